@@ -1,0 +1,226 @@
+/**
+ * The backend-author interface: what a storage engine implements so `KeyValueStore` can use
+ * it. Backends see stored keys (already mangled) and opaque encoded values (bytes); they
+ * never see user values or user keys.
+ *
+ * @packageDocumentation
+ */
+
+import type { KeyMangler } from './key-mangler.js';
+
+/**
+ * An encoded value. Backends store and return these bytes unchanged. A backend must not keep
+ * a reference to a buffer it was given, nor hand out one it keeps: callers may reuse them.
+ */
+export type StoredValue = Uint8Array;
+
+/** Options of a single-key write. */
+export interface BackendWriteOptions {
+  /**
+   * Absolute expiry (milliseconds since the Unix epoch). Absent: the value never expires.
+   * A backend whose expiry is coarser rounds **up** (never to "no expiry"); the core filters
+   * expired values on read whatever the backend does, so rounding up is always safe.
+   */
+  readonly expiresAt?: number;
+  /**
+   * Write only if this lease still holds the key, checked atomically with the write (when
+   * `capabilities.atomicLeaseWrites` is true). Absent: an unconditional write.
+   */
+  readonly lease?: Lease;
+}
+
+/** Options of a batch write. Batch writes never take a lease. */
+export interface BackendBatchWriteOptions {
+  /** Absolute expiry for every entry, as in {@link BackendWriteOptions.expiresAt}. */
+  readonly expiresAt?: number;
+}
+
+/** Options of a single-key delete. */
+export interface BackendDeleteOptions {
+  /** Delete only if this lease still holds the key, as for writes. */
+  readonly lease?: Lease;
+}
+
+/** Outcome of a single-key write. */
+export type WriteOutcome =
+  /** The value was stored. */
+  | 'written'
+  /** A lease was given and no longer holds the key; nothing was written. */
+  | 'lease-lost';
+
+/** Outcome of a single-key delete. */
+export type DeleteOutcome =
+  /** The key existed and is gone. */
+  | 'deleted'
+  /** The key did not exist (or had expired); nothing changed. */
+  | 'missing'
+  /** A lease was given and no longer holds the key; nothing was deleted. */
+  | 'lease-lost';
+
+/**
+ * A held per-key lease. Backends return it from {@link Backend.acquireLock} and receive the
+ * same object back in writes, `extendLock` and `releaseLock`; a backend may return a subclass
+ * or an object with extra private fields (for example a CAS value) and read them back.
+ */
+export interface Lease {
+  /** The stored (mangled) key the lease is for. */
+  readonly key: string;
+  /** A unique owner token; only this token's holder may write, extend or release. */
+  readonly token: string;
+  /**
+   * Strictly greater than the token of every earlier lease of this key on this backend
+   * (for as long as the backend keeps its fence counter; see `capabilities.fencingTokens`).
+   */
+  readonly fencingToken: bigint;
+  /**
+   * Optional: `performance.now()` in this process taken no later than the moment the server
+   * started the lease (for example just before sending the request that won it). The core
+   * measures the lock's expiry from here; without it, from the start of `acquire`.
+   */
+  readonly acquiredAt?: number;
+}
+
+/** Options of {@link Backend.acquireLock}. */
+export interface AcquireLockOptions {
+  /**
+   * How long the backend keeps the lease before it lapses by itself. `0` means it never
+   * lapses. Backends with coarser expiry round **up**.
+   */
+  readonly leaseMs: number;
+  /**
+   * How long to wait for a holder to let go. `0` means try exactly once. The backend resolves
+   * `undefined` when the time is up without the lease.
+   */
+  readonly waitMs: number;
+  /**
+   * Aborts the wait: the backend rejects promptly with `signal.reason` and must leave no
+   * lease behind (if it won the lease in the meantime it releases it).
+   */
+  readonly signal?: AbortSignal;
+}
+
+/** Where a backend's locks are visible. */
+export type LockScope =
+  /** Shared by every process using the same server. */
+  | 'distributed'
+  /** Only within this process (the memory backend, or the core's fallback lock table). */
+  | 'in-process';
+
+/**
+ * What a backend can promise. The core and the conformance suite adapt to it instead of
+ * skipping checks.
+ */
+export interface BackendCapabilities {
+  /** Where locks are visible. */
+  readonly lockScope: LockScope;
+  /**
+   * True when a write or delete with a lease checks the lease in the same atomic step as the
+   * write, on the server. False when the check and the write are separate steps (a backend
+   * without locks of its own, using the core's lock table over a remote store).
+   */
+  readonly atomicLeaseWrites: boolean;
+  /**
+   * True when fencing tokens strictly increase across every acquire of a key, including
+   * across lease expiry and holders crashing. (They may restart after the server loses its
+   * data, e.g. a memcached restart; the lease check still refuses stale writes then.)
+   */
+  readonly fencingTokens: boolean;
+  /** The granularity of the backend's own expiry, in ms (1 for Redis `PX`, 1000 for memcached). */
+  readonly ttlResolutionMs: number;
+  /** The shortest lease the backend can keep, in ms (memcached: 2000). */
+  readonly minLeaseMs: number;
+  /** Largest stored key in UTF-8 bytes the backend accepts, if bounded. */
+  readonly maxKeyBytes?: number;
+  /** Largest encoded value in bytes the backend accepts, if bounded. */
+  readonly maxValueBytes?: number;
+  /**
+   * True when the backend may drop entries on its own before they expire (LRU eviction,
+   * `maxEntries`). Conformance then does not assert that unexpired values always survive
+   * under memory pressure.
+   */
+  readonly mayEvict: boolean;
+}
+
+/**
+ * A storage engine for `KeyValueStore`.
+ *
+ * Contract, in short (the conformance suite checks every line):
+ * - Keys are non-empty strings already passed through the store's key mangler; values are
+ *   bytes. `get` of a missing or expired key resolves `undefined`, never rejects.
+ * - Batch calls (`getMany`, `setMany`, `deleteMany`) use one round trip (or one per server /
+ *   cluster slot) where the server allows it; `getMany` answers in input order, duplicates
+ *   included. Empty batches resolve without I/O.
+ * - A write or delete with a `lease` is conditional: when the lease no longer holds the key
+ *   (lapsed, released, taken over, or lost with the server's data) it resolves `'lease-lost'`
+ *   and changes nothing.
+ * - Every call settles: with the server down or stalled, calls reject within the backend's
+ *   deadline with `BackendUnavailableError` or `BackendTimeoutError`, the driver error as
+ *   `cause`. Bad input the backend cannot store rejects with `InvalidKeyError` /
+ *   `ValueTooLargeError` before any I/O.
+ * - Lock methods are optional **as a group**: a backend without them gets an in-process
+ *   per-key lock table from the core (and must then declare `lockScope: 'in-process'` and
+ *   `atomicLeaseWrites` honestly).
+ */
+export interface Backend {
+  /** What this backend can promise. Must not change after construction. */
+  readonly capabilities: BackendCapabilities;
+
+  /**
+   * The backend's preferred key mangler, used when the store is configured without an
+   * explicit `keyMangler` (the seed's `key_mangler` property of dogpile backends).
+   */
+  readonly keyMangler?: KeyMangler | undefined;
+
+  /** The stored bytes of `key`, or `undefined` when missing or expired. */
+  get(key: string): Promise<StoredValue | undefined>;
+
+  /** The stored bytes of each key, in input order, `undefined` for missing ones. */
+  getMany(keys: readonly string[]): Promise<(StoredValue | undefined)[]>;
+
+  /** Stores `value` under `key`, conditionally when `options.lease` is given. */
+  set(key: string, value: StoredValue, options?: BackendWriteOptions): Promise<WriteOutcome>;
+
+  /** Stores every entry unconditionally. Later duplicates win. */
+  setMany(entries: readonly (readonly [string, StoredValue])[], options?: BackendBatchWriteOptions): Promise<void>;
+
+  /** Deletes `key`, conditionally when `options.lease` is given. */
+  delete(key: string, options?: BackendDeleteOptions): Promise<DeleteOutcome>;
+
+  /** Deletes every key unconditionally; missing keys are ignored. */
+  deleteMany(keys: readonly string[]): Promise<void>;
+
+  /**
+   * Takes the per-key lease, waiting up to `options.waitMs` for the holder to let go.
+   * Resolves the lease, or `undefined` when the wait ran out. Waiters should be served in
+   * arrival order where the backend can, and woken by releases rather than by polling.
+   */
+  acquireLock?(key: string, options: AcquireLockOptions): Promise<Lease | undefined>;
+
+  /**
+   * Lets go of `lease`. Resolves `true` when it was still held (and is now free), `false` when
+   * it had already lapsed or been taken over — in which case the current holder's lease is
+   * left untouched.
+   */
+  releaseLock?(lease: Lease): Promise<boolean>;
+
+  /**
+   * Renews `lease` for `leaseMs` from now (`0`: never lapses). Resolves `true` when renewed,
+   * `false` when the lease no longer holds the key.
+   */
+  extendLock?(lease: Lease, leaseMs: number): Promise<boolean>;
+
+  /** Releases connections and timers. Idempotent. Calls after close reject. */
+  close(): Promise<void>;
+}
+
+/** A {@link Backend} that implements its own locks. */
+export type LockingBackend = Backend & Required<Pick<Backend, 'acquireLock' | 'releaseLock' | 'extendLock'>>;
+
+/** True when `backend` implements the lock methods itself. */
+export function hasOwnLocks(backend: Backend): backend is LockingBackend {
+  return (
+    typeof backend.acquireLock === 'function' &&
+    typeof backend.releaseLock === 'function' &&
+    typeof backend.extendLock === 'function'
+  );
+}

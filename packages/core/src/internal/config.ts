@@ -1,0 +1,36 @@
+import type { Backend } from '../backend.js';
+import type { Codec } from '../codec.js';
+
+/** A store's configuration after validation; immutable once configured. */
+export interface ResolvedConfig {
+  /** The head of the chain: proxies[0], or the backend itself. */
+  readonly chain: Backend;
+  readonly mangle: (key: string) => string;
+  readonly locking: boolean;
+  readonly lockTimeoutMs: number;
+  readonly lockSafetyWindowMs: number;
+  readonly lockWaitMs: number;
+  readonly ttlMs: number | undefined;
+  readonly codec: Codec;
+  readonly operationTimeoutMs: number;
+  readonly maxKeyBytes: number | undefined;
+  readonly maxValueBytes: number | undefined;
+}
+
+/** What a lock needs from its store. */
+export interface LockHost {
+  readonly name: string;
+  /** The configuration. @throws {NotConfiguredError} when unconfigured or closed. */
+  resolved(): ResolvedConfig;
+  /** Validates and mangles a user key. @throws {InvalidKeyError} */
+  storedKey(key: unknown): string;
+}
+
+/** Default lock lease when `lockTimeoutMs` is not configured. */
+export const DEFAULT_LOCK_TIMEOUT_MS = 5000;
+/** Default margin by which a lock counts as expired before its lease lapses. */
+export const DEFAULT_LOCK_SAFETY_WINDOW_MS = 1000;
+/** Default time `acquire`, `withLock` and `getOrCreate` wait for a lock. */
+export const DEFAULT_LOCK_WAIT_MS = 10_000;
+/** Default backstop deadline of every backend call (backends have shorter ones of their own). */
+export const DEFAULT_OPERATION_TIMEOUT_MS = 15_000;

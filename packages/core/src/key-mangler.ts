@@ -1,0 +1,41 @@
+import { createHash } from 'node:crypto';
+import { ValidationError } from './errors.js';
+
+/** Turns a user key into the key a backend stores. Must be deterministic and pure. */
+export type KeyMangler = (key: string) => string;
+
+// Lone UTF-16 surrogates have no UTF-8 encoding; Node would silently turn each into U+FFFD,
+// making distinct keys collide. Replacing them with a numeric character reference first keeps
+// distinct keys distinct (and matches the reference golden values).
+const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+function escapeLoneSurrogates(key: string): string {
+  return key.isWellFormed() ? key : key.replace(LONE_SURROGATE, (s) => `&#${s.charCodeAt(0)};`);
+}
+
+/**
+ * The lowercase hex SHA-1 of the key's UTF-8 bytes, each lone UTF-16 surrogate first replaced
+ * by `&#N;` (N its decimal code unit). Always 40 characters from `[0-9a-f]`, so every backend
+ * can store it.
+ *
+ * @example sha1KeyMangler('abc') === 'a9993e364706816aba3e25717850c26c9cd0d89d'
+ */
+export function sha1KeyMangler(key: string): string {
+  return createHash('sha1').update(escapeLoneSurrogates(key), 'utf8').digest('hex');
+}
+
+/**
+ * A mangler that applies `mangler` only to keys whose length (in UTF-16 code units) is at
+ * least `minLength`, leaving shorter keys readable (dogpile's `length_conditional_mangler`).
+ *
+ * @throws {ValidationError} when `minLength` is not a non-negative integer or `mangler` is not a function.
+ */
+export function lengthConditionalMangler(minLength: number, mangler: KeyMangler): KeyMangler {
+  if (!Number.isInteger(minLength) || minLength < 0) {
+    throw new ValidationError(`lengthConditionalMangler: minLength must be a non-negative integer, got ${String(minLength)}.`);
+  }
+  if (typeof mangler !== 'function') {
+    throw new ValidationError('lengthConditionalMangler: mangler must be a function.');
+  }
+  return (key) => (key.length >= minLength ? mangler(key) : key);
+}

@@ -1,0 +1,295 @@
+import type { Lease } from './backend.js';
+import { LatchkeyError, LockAcquireTimeoutError, LockKeyMismatchError, LockNotActiveError, LockTimeoutError, ValidationError } from './errors.js';
+import type { LockHost } from './internal/config.js';
+import { withDeadline } from './internal/deadline.js';
+import { optionalDuration, optionalSignal } from './internal/validate.js';
+
+/** Options of {@link KeyValueStore.getLock}. */
+export interface LockOptions {
+  /** Lease length for this lock; `0` means it never expires. @default the store's `lockTimeoutMs` */
+  readonly lockTimeoutMs?: number;
+  /**
+   * Keep the lease alive while the holder runs, renewing it every third of `lockTimeoutMs`.
+   * If a renewal fails, {@link KeyValueStoreLock.signal} aborts.
+   * @default false
+   */
+  readonly autoExtend?: boolean;
+}
+
+/** Options of {@link KeyValueStoreLock.acquire}. */
+export interface AcquireOptions {
+  /** How long to wait for another holder. @default the store's `lockWaitMs` (10 000 ms) */
+  readonly waitMs?: number;
+  /** Aborts the wait: `acquire` rejects with `signal.reason` and leaves no lock behind. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * A per-key write lock (Keystone's `KeyValueStoreLock`). Locks are advisory and write-only:
+ * reads never wait, and writes without a lock always proceed; a write or delete **with** the
+ * lock succeeds only while this lock still holds the key, which the backend checks together
+ * with the write.
+ *
+ * Get one from {@link KeyValueStore.getLock}; the idiomatic form is
+ * `await using lock = await store.getLock(key).acquire()`.
+ *
+ * Expiry: `expired` turns true once the time since the acquire (or the last successful
+ * `extend`) was started, on a monotonic clock, plus the store's safety window exceeds
+ * `lockTimeoutMs`. The backend's lease lasts at least `lockTimeoutMs` from a moment after that
+ * start, so a lock the client still considers live is always live on the server too.
+ */
+export class KeyValueStoreLock implements AsyncDisposable {
+  /** The user key this lock is for. */
+  readonly key: string;
+  /** False when the store was configured with `locking: false`: the lock never touches the backend. */
+  readonly enabled: boolean;
+
+  readonly #host: LockHost;
+  readonly #storedKey: string;
+  readonly #autoExtend: boolean;
+  #lockTimeoutMs: number;
+  #lease: Lease | undefined;
+  #active = false;
+  #acquiring = false;
+  #startedAt: number | undefined;
+  #controller = new AbortController();
+  #expiryTimer: ReturnType<typeof setTimeout> | undefined;
+  #extendTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /**
+   * Use {@link KeyValueStore.getLock}; this constructor is not part of the public contract.
+   * @internal
+   */
+  constructor(host: LockHost, key: string, options: LockOptions = {}) {
+    const config = host.resolved();
+    this.#host = host;
+    this.#storedKey = host.storedKey(key);
+    this.key = key;
+    this.enabled = config.locking;
+    this.#lockTimeoutMs = optionalDuration('lockTimeoutMs', options.lockTimeoutMs) ?? config.lockTimeoutMs;
+    if (this.#lockTimeoutMs !== 0 && this.#lockTimeoutMs <= config.lockSafetyWindowMs) {
+      throw new ValidationError(
+        `lockTimeoutMs (${this.#lockTimeoutMs}) must be 0 or exceed the store's lockSafetyWindowMs (${config.lockSafetyWindowMs}).`,
+      );
+    }
+    if (options.autoExtend !== undefined && typeof options.autoExtend !== 'boolean') {
+      throw new ValidationError('autoExtend must be a boolean.');
+    }
+    this.#autoExtend = options.autoExtend ?? false;
+  }
+
+  /** The lease length in ms; `0` means the lock never expires. */
+  get lockTimeoutMs(): number {
+    return this.#lockTimeoutMs;
+  }
+
+  /** True from a successful acquire until release. */
+  get active(): boolean {
+    return this.#active;
+  }
+
+  /** True once the lock can no longer be trusted to hold the key (see the class notes). */
+  get expired(): boolean {
+    if (this.#lockTimeoutMs === 0 || this.#startedAt === undefined) return false;
+    return performance.now() - this.#startedAt + this.#host.resolved().lockSafetyWindowMs > this.#lockTimeoutMs;
+  }
+
+  /**
+   * Strictly greater than every earlier holder's token for this key; pass it to downstream
+   * systems so they can refuse writes from a holder that lost the lock. `undefined` before
+   * acquire and for disabled locks.
+   */
+  get fencingToken(): bigint | undefined {
+    return this.#lease?.fencingToken;
+  }
+
+  /** Aborts when the lock is released, expires, or is found lost; the reason says which. */
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /**
+   * Takes the lock, waiting up to `waitMs` for another holder to let go.
+   *
+   * @throws {LockAcquireTimeoutError} when the wait runs out.
+   * @throws `signal.reason` when `signal` aborts (promptly; no lock is left behind).
+   * @throws {ValidationError} when the lock is already active or being acquired.
+   * @throws {BackendUnavailableError | BackendTimeoutError} when the backend cannot be reached.
+   */
+  async acquire(options: AcquireOptions = {}): Promise<this> {
+    const config = this.#host.resolved();
+    const waitMs = optionalDuration('waitMs', options.waitMs) ?? config.lockWaitMs;
+    const signal = optionalSignal('signal', options.signal);
+    const won = await this.#take(waitMs, signal);
+    if (!won) throw new LockAcquireTimeoutError(this.key, waitMs);
+    return this;
+  }
+
+  /**
+   * Tries once to take the lock without waiting. Resolves `true` when taken.
+   * @throws {ValidationError} when the lock is already active or being acquired.
+   */
+  async tryAcquire(): Promise<boolean> {
+    return this.#take(0, undefined);
+  }
+
+  /**
+   * Renews the lease for `lockTimeoutMs` (default: this lock's current one) from now.
+   * @throws {LockTimeoutError} when the lock is no longer held (released, lapsed or taken over).
+   */
+  async extend(lockTimeoutMs?: number): Promise<void> {
+    const config = this.#host.resolved();
+    const next = optionalDuration('lockTimeoutMs', lockTimeoutMs) ?? this.#lockTimeoutMs;
+    if (next !== 0 && next <= config.lockSafetyWindowMs) {
+      throw new ValidationError(`lockTimeoutMs (${next}) must be 0 or exceed the store's lockSafetyWindowMs (${config.lockSafetyWindowMs}).`);
+    }
+    if (!this.#active) throw new LockTimeoutError(this.key);
+    const startedAt = performance.now();
+    if (this.enabled) {
+      const lease = this.#lease;
+      const chain = config.chain;
+      if (lease === undefined || chain.extendLock === undefined) throw new LockTimeoutError(this.key);
+      const renewed = await withDeadline(chain.extendLock(lease, next), config.operationTimeoutMs, `extendLock(${this.key})`);
+      if (!renewed) {
+        this.#lost(new LockTimeoutError(this.key));
+        throw new LockTimeoutError(this.key);
+      }
+      if (!this.#active || this.#lease !== lease) return;
+    }
+    this.#startedAt = startedAt;
+    this.#lockTimeoutMs = next;
+    this.#armTimers();
+  }
+
+  /**
+   * Lets go of the lock: `active` turns false and `signal` aborts. Never removes a lock that
+   * another holder now owns. Idempotent.
+   *
+   * @throws {BackendUnavailableError | BackendTimeoutError} when the backend cannot be reached
+   * (the lock is inactive anyway and its lease lapses on its own).
+   */
+  async release(): Promise<void> {
+    if (!this.#active) return;
+    const lease = this.#lease;
+    this.#deactivate(new LockNotActiveError(this.key));
+    if (lease === undefined) return;
+    const config = this.#host.resolved();
+    const chain = config.chain;
+    if (chain.releaseLock !== undefined) {
+      await withDeadline(chain.releaseLock(lease), config.operationTimeoutMs, `releaseLock(${this.key})`);
+    }
+  }
+
+  /** Same as {@link release}; lets `await using` release the lock. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.release();
+  }
+
+  /**
+   * The lease to write under, after the checks of the store's locked writes (in order):
+   * key, active, expired. `undefined` for disabled locks (the write is unconditional).
+   * @internal
+   */
+  leaseForWrite(host: LockHost, key: string): Lease | undefined {
+    if (host !== this.#host) throw new ValidationError(`The lock for "${this.key}" belongs to another KeyValueStore.`);
+    if (this.key !== key) throw new LockKeyMismatchError(key, this.key);
+    if (!this.#active) throw new LockNotActiveError(this.key);
+    if (this.expired) throw new LockTimeoutError(this.key);
+    return this.enabled ? this.#lease : undefined;
+  }
+
+  /**
+   * Called by the store when the backend refused a write under this lock.
+   * @internal
+   */
+  markLost(): void {
+    this.#lost(new LockTimeoutError(this.key));
+  }
+
+  async #take(waitMs: number, signal: AbortSignal | undefined): Promise<boolean> {
+    if (this.#active || this.#acquiring) {
+      throw new ValidationError(`The lock for "${this.key}" is already ${this.#active ? 'active' : 'being acquired'}.`);
+    }
+    signal?.throwIfAborted();
+    const config = this.#host.resolved();
+    const startedAt = performance.now();
+    if (!this.enabled) {
+      this.#activate(undefined, startedAt);
+      return true;
+    }
+    const chain = config.chain;
+    if (chain.acquireLock === undefined) throw new LatchkeyError('BACKEND_ERROR', 'The backend chain has no acquireLock.');
+    this.#acquiring = true;
+    try {
+      const pending = chain.acquireLock(this.#storedKey, {
+        leaseMs: this.#lockTimeoutMs,
+        waitMs,
+        ...(signal === undefined ? {} : { signal }),
+      });
+      let lease: Lease | undefined;
+      try {
+        lease = await withDeadline(pending, waitMs + config.operationTimeoutMs, `acquireLock(${this.key})`, signal);
+      } catch (error) {
+        // If we gave up (deadline) but the backend later grants the lease, hand it back.
+        void pending.then(
+          (late) => (late !== undefined && chain.releaseLock !== undefined ? chain.releaseLock(late) : false),
+          () => false,
+        ).catch(() => false);
+        throw error;
+      }
+      if (lease === undefined) return false;
+      if (signal?.aborted) {
+        await withDeadline(chain.releaseLock?.(lease) ?? Promise.resolve(false), config.operationTimeoutMs, `releaseLock(${this.key})`);
+        throw signal.reason;
+      }
+      this.#activate(lease, lease.acquiredAt ?? startedAt);
+      return true;
+    } finally {
+      this.#acquiring = false;
+    }
+  }
+
+  #activate(lease: Lease | undefined, startedAt: number): void {
+    this.#lease = lease;
+    this.#startedAt = startedAt;
+    this.#active = true;
+    if (this.#controller.signal.aborted) this.#controller = new AbortController();
+    this.#armTimers();
+  }
+
+  #deactivate(reason: LatchkeyError): void {
+    this.#active = false;
+    this.#clearTimers();
+    if (!this.#controller.signal.aborted) this.#controller.abort(reason);
+  }
+
+  /** The lease is gone but the holder has not released yet: abort the signal, stay active. */
+  #lost(reason: LatchkeyError): void {
+    this.#clearTimers();
+    if (!this.#controller.signal.aborted) this.#controller.abort(reason);
+  }
+
+  #armTimers(): void {
+    this.#clearTimers();
+    if (!this.#active || this.#lockTimeoutMs === 0 || this.#startedAt === undefined) return;
+    const safety = this.#host.resolved().lockSafetyWindowMs;
+    const expiresIn = this.#startedAt + this.#lockTimeoutMs - safety - performance.now();
+    this.#expiryTimer = setTimeout(() => this.#lost(new LockTimeoutError(this.key)), Math.max(0, expiresIn) + 1);
+    this.#expiryTimer.unref();
+    if (this.#autoExtend) {
+      this.#extendTimer = setTimeout(() => {
+        this.extend().catch((error: unknown) => {
+          this.#lost(error instanceof LatchkeyError ? error : new LockTimeoutError(this.key, { cause: error }));
+        });
+      }, Math.max(0, Math.floor((this.#lockTimeoutMs - safety) / 3)));
+      this.#extendTimer.unref();
+    }
+  }
+
+  #clearTimers(): void {
+    if (this.#expiryTimer !== undefined) clearTimeout(this.#expiryTimer);
+    if (this.#extendTimer !== undefined) clearTimeout(this.#extendTimer);
+    this.#expiryTimer = undefined;
+    this.#extendTimer = undefined;
+  }
+}

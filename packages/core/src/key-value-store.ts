@@ -1,0 +1,513 @@
+import { hasOwnLocks, type Backend, type StoredValue } from './backend.js';
+import { decodeWith, encodeWith, v8Codec, type Codec } from './codec.js';
+import {
+  AlreadyConfiguredError,
+  InvalidKeyError,
+  LatchkeyError,
+  LockTimeoutError,
+  NotConfiguredError,
+  NotFoundError,
+  ValidationError,
+  ValueTooLargeError,
+} from './errors.js';
+import {
+  DEFAULT_LOCK_SAFETY_WINDOW_MS,
+  DEFAULT_LOCK_TIMEOUT_MS,
+  DEFAULT_LOCK_WAIT_MS,
+  DEFAULT_OPERATION_TIMEOUT_MS,
+  type LockHost,
+  type ResolvedConfig,
+} from './internal/config.js';
+import { withDeadline } from './internal/deadline.js';
+import { open, seal } from './internal/envelope.js';
+import { LocalLocksBackend } from './internal/local-locks-backend.js';
+import { forgetStore, resolveBackendFactory } from './internal/registry-state.js';
+import { assertKey, describe, optionalBoolean, optionalDuration, optionalObject, optionalSignal } from './internal/validate.js';
+import { sha1KeyMangler, type KeyMangler } from './key-mangler.js';
+import { KeyValueStoreLock, type LockOptions } from './key-value-store-lock.js';
+import { ProxyBackend } from './proxy-backend.js';
+
+/** A proxy class constructible with no arguments. */
+export type ProxyBackendClass = new () => ProxyBackend;
+
+/** Options of {@link KeyValueStore.configure}. */
+export interface ConfigureOptions {
+  /**
+   * Turns user keys into stored keys. `undefined`: the backend's own mangler if it has one,
+   * else {@link sha1KeyMangler}. `null`: keys are stored as given.
+   */
+  readonly keyMangler?: KeyMangler | null;
+  /** Proxy wrappers; `proxies[0]` is the outermost. Classes are constructed with no arguments. */
+  readonly proxies?: readonly (ProxyBackend | ProxyBackendClass)[];
+  /** `false` makes locks purely local bookkeeping that never touches the backend. @default true */
+  readonly locking?: boolean;
+  /** Lease length of locks; `0` means locks never expire. @default 5000 */
+  readonly lockTimeoutMs?: number;
+  /** How much earlier than its lease a lock counts as expired on the client. @default 1000 */
+  readonly lockSafetyWindowMs?: number;
+  /** How long lock acquisition waits by default. @default 10000 */
+  readonly lockWaitMs?: number;
+  /** Default expiry of written values. Absent: values never expire. */
+  readonly ttlMs?: number;
+  /** How values become bytes. @default {@link v8Codec} */
+  readonly codec?: Codec;
+  /**
+   * Backstop deadline of each backend call (adapters have their own, shorter ones).
+   * `Infinity` disables it. @default 15000
+   */
+  readonly operationTimeoutMs?: number;
+  /** Passed to a registered factory when `backingStore` is a name. */
+  readonly backendOptions?: Record<string, unknown>;
+}
+
+/** Options of {@link KeyValueStore.set}. */
+export interface SetOptions {
+  /** Write only while this lock holds the key (checked by the backend with the write). */
+  readonly lock?: KeyValueStoreLock;
+  /** Expiry of this value; overrides the store's `ttlMs`. */
+  readonly ttlMs?: number;
+}
+
+/** Options of {@link KeyValueStore.setMany}. */
+export interface SetManyOptions {
+  /** Expiry of these values; overrides the store's `ttlMs`. */
+  readonly ttlMs?: number;
+}
+
+/** Options of {@link KeyValueStore.delete}. */
+export interface DeleteOptions {
+  /** Delete only while this lock holds the key. */
+  readonly lock?: KeyValueStoreLock;
+}
+
+/** Options of {@link KeyValueStore.withLock}. */
+export interface WithLockOptions extends LockOptions {
+  /** How long to wait for the lock. @default the store's `lockWaitMs` */
+  readonly waitMs?: number;
+  /** Aborts the wait for the lock. */
+  readonly signal?: AbortSignal;
+}
+
+/** Options of {@link KeyValueStore.getOrCreate}. */
+export interface GetOrCreateOptions {
+  /** Expiry of the created value; overrides the store's `ttlMs`. */
+  readonly ttlMs?: number;
+  /** How long to wait for another caller's creator. @default the store's `lockWaitMs` */
+  readonly waitMs?: number;
+  /** Aborts the wait. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * A named key-value store over a pluggable backend (Keystone's `KeyValueStore`): a key
+ * mangler, a chain of proxies, TTLs, and per-key write locks that make "read, change, write"
+ * one transaction across every process sharing the backend.
+ *
+ * @example
+ * const store = getKeyValueStore('tokens')
+ * await store.configure(new MemoryBackend(), { ttlMs: 60_000 })
+ * await store.withLock('user:42', async (lock) => {
+ *   const tokens = await store.get<string[]>('user:42').catch(() => [])
+ *   await store.set('user:42', [...tokens, 'abc'], { lock })
+ * })
+ */
+export class KeyValueStore implements AsyncDisposable {
+  /** The store's name (its registry key). */
+  readonly name: string;
+
+  #config: ResolvedConfig | undefined;
+  #configuring = false;
+  #closed = false;
+  readonly #host: LockHost;
+
+  constructor(name: string) {
+    if (typeof name !== 'string' || name.length === 0) {
+      throw new ValidationError(`A KeyValueStore name must be a non-empty string, got ${describe(name)}.`);
+    }
+    this.name = name;
+    this.#host = {
+      name,
+      resolved: () => this.#resolved(),
+      storedKey: (key) => this.#storedKey(this.#resolved(), key),
+    };
+  }
+
+  /** True once `configure` has succeeded (and until `close`). */
+  get isConfigured(): boolean {
+    return this.#config !== undefined;
+  }
+
+  /**
+   * Configures the store over `backingStore`: a backend instance, or the name given to
+   * `registerBackend`. On any failure the store stays unconfigured and can be configured again.
+   *
+   * @throws {AlreadyConfiguredError} when already configured (or a configure is under way).
+   * @throws {ValidationError} for an unknown backend name, a bad option, or a failing factory.
+   */
+  async configure(backingStore: Backend | string, options: ConfigureOptions = {}): Promise<void> {
+    if (this.#closed) throw new NotConfiguredError(this.name, 'is closed; get a new one from getKeyValueStore()');
+    if (this.#config !== undefined || this.#configuring) throw new AlreadyConfiguredError(this.name);
+    this.#configuring = true;
+    let built: Backend | undefined;
+    try {
+      const checked = validateConfigureOptions(options);
+      const backend = typeof backingStore === 'string' ? (built = await buildNamedBackend(backingStore, checked.backendOptions)) : backingStore;
+      assertBackend(backend);
+      const base = hasOwnLocks(backend) ? backend : new LocalLocksBackend(backend);
+      let chain: Backend = base;
+      for (const proxy of [...checked.proxies].reverse()) chain = proxy.wrap(chain);
+      const mangler = checked.keyMangler === undefined ? (backend.keyMangler ?? sha1KeyMangler) : checked.keyMangler;
+      const capabilities = base.capabilities;
+      this.#config = Object.freeze({
+        chain,
+        mangle: mangler === null ? (key: string) => key : mangler,
+        locking: checked.locking,
+        lockTimeoutMs: checked.lockTimeoutMs,
+        lockSafetyWindowMs: checked.lockSafetyWindowMs,
+        lockWaitMs: checked.lockWaitMs,
+        ttlMs: checked.ttlMs,
+        codec: checked.codec,
+        operationTimeoutMs: checked.operationTimeoutMs,
+        maxKeyBytes: capabilities.maxKeyBytes,
+        maxValueBytes: capabilities.maxValueBytes,
+      });
+    } catch (error) {
+      if (built !== undefined) await built.close().catch(() => undefined);
+      if (error instanceof LatchkeyError) throw error;
+      throw new ValidationError(`Could not configure KeyValueStore "${this.name}": ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    } finally {
+      this.#configuring = false;
+    }
+  }
+
+  /**
+   * The value stored under `key`, exactly as stored (`null`, `undefined`, `0`, `''` and `false`
+   * included).
+   * @throws {NotFoundError} when the key is missing or expired (`target` is the key).
+   */
+  async get<T = unknown>(key: string): Promise<T> {
+    const config = this.#resolved();
+    const stored = this.#storedKey(config, key);
+    const bytes = await this.#call(config, config.chain.get(stored), 'get');
+    const found = this.#decode<T>(config, bytes, Date.now());
+    if (found === MISSING) throw new NotFoundError(key);
+    return found;
+  }
+
+  /**
+   * The values of `keys`, in input order (duplicates give duplicates). `[]` for `[]`.
+   * @throws {NotFoundError} when any key is missing; `target` lists all missing keys in input order.
+   */
+  async getMany<T = unknown>(keys: readonly string[]): Promise<T[]> {
+    const config = this.#resolved();
+    const stored = this.#storedKeys(config, keys);
+    if (stored.length === 0) return [];
+    const found = await this.#call(config, config.chain.getMany(stored), 'getMany');
+    if (!Array.isArray(found) || found.length !== stored.length) {
+      throw new LatchkeyError('BACKEND_ERROR', `getMany: the backend answered ${Array.isArray(found) ? found.length : describe(found)} values for ${stored.length} keys.`);
+    }
+    const now = Date.now();
+    const values: T[] = [];
+    const missing: string[] = [];
+    found.forEach((bytes, index) => {
+      const value = this.#decode<T>(config, bytes, now);
+      const key = keys[index] as string;
+      if (value === MISSING) {
+        if (!missing.includes(key)) missing.push(key);
+      } else values.push(value);
+    });
+    if (missing.length > 0) throw new NotFoundError(missing);
+    return values;
+  }
+
+  /**
+   * Stores `value` under `key`. With `options.lock`, checks in order: the lock's key
+   * ({@link LockKeyMismatchError}), that it is active ({@link LockNotActiveError}), that it has
+   * not expired ({@link LockTimeoutError}), and then the backend confirms with the write that
+   * the lock still holds the key ({@link LockTimeoutError}, nothing written).
+   *
+   * @throws {SerializationError} when the value cannot be encoded.
+   * @throws {ValueTooLargeError} when the encoded value exceeds the backend's limit.
+   */
+  async set(key: string, value: unknown, options: SetOptions = {}): Promise<void> {
+    const config = this.#resolved();
+    const stored = this.#storedKey(config, key);
+    optionalObject('options', options);
+    const ttlMs = optionalDuration('ttlMs', options.ttlMs, { positive: true }) ?? config.ttlMs;
+    const lease = options.lock === undefined ? undefined : this.#checkLock(options.lock, key);
+    const bytes = this.#encode(config, key, value, ttlMs);
+    const outcome = await this.#call(
+      config,
+      config.chain.set(stored, bytes, {
+        ...(ttlMs === undefined ? {} : { expiresAt: Date.now() + ttlMs }),
+        ...(lease === undefined ? {} : { lease }),
+      }),
+      'set',
+    );
+    if (outcome === 'lease-lost') {
+      options.lock?.markLost();
+      throw new LockTimeoutError(key);
+    }
+  }
+
+  /**
+   * Stores every entry, without locks (locking many keys at once invites deadlock).
+   * Later duplicates win. `{}` and `[]` do nothing.
+   */
+  async setMany(entries: Record<string, unknown> | Iterable<readonly [string, unknown]>, options: SetManyOptions = {}): Promise<void> {
+    const config = this.#resolved();
+    const ttlMs = optionalDuration('ttlMs', options.ttlMs, { positive: true }) ?? config.ttlMs;
+    const pairs = toPairs(entries);
+    const encoded = pairs.map(([key, value]) => [this.#storedKey(config, key), this.#encode(config, key, value, ttlMs)] as const);
+    if (encoded.length === 0) return;
+    await this.#call(config, config.chain.setMany(encoded, ttlMs === undefined ? {} : { expiresAt: Date.now() + ttlMs }), 'setMany');
+  }
+
+  /**
+   * Deletes `key`, with the same lock checks as {@link set}.
+   * @throws {NotFoundError} when the key does not exist.
+   */
+  async delete(key: string, options: DeleteOptions = {}): Promise<void> {
+    const config = this.#resolved();
+    const stored = this.#storedKey(config, key);
+    const lease = options.lock === undefined ? undefined : this.#checkLock(options.lock, key);
+    const outcome = await this.#call(config, config.chain.delete(stored, lease === undefined ? {} : { lease }), 'delete');
+    if (outcome === 'lease-lost') {
+      options.lock?.markLost();
+      throw new LockTimeoutError(key);
+    }
+    if (outcome === 'missing') throw new NotFoundError(key);
+  }
+
+  /** Deletes every key, without locks; missing keys are ignored and `[]` does nothing. */
+  async deleteMany(keys: readonly string[]): Promise<void> {
+    const config = this.#resolved();
+    const stored = this.#storedKeys(config, keys);
+    if (stored.length === 0) return;
+    await this.#call(config, config.chain.deleteMany(stored), 'deleteMany');
+  }
+
+  /**
+   * A write lock for `key` (not yet acquired).
+   * @throws {NotConfiguredError} before `configure`. @throws {InvalidKeyError} for a bad key.
+   */
+  getLock(key: string, options: LockOptions = {}): KeyValueStoreLock {
+    return new KeyValueStoreLock(this.#host, key, options);
+  }
+
+  /**
+   * Runs `fn` holding the lock for `key`, and releases it afterwards even when `fn` throws
+   * (`fn`'s error propagates unchanged).
+   * @throws {LockAcquireTimeoutError} when the lock could not be taken within `waitMs`.
+   */
+  async withLock<R>(key: string, fn: (lock: KeyValueStoreLock) => R | Promise<R>, options: WithLockOptions = {}): Promise<R> {
+    if (typeof fn !== 'function') throw new ValidationError('withLock: fn must be a function.');
+    const { waitMs, signal, ...lockOptions } = options;
+    const lock = this.getLock(key, lockOptions);
+    await lock.acquire({ ...(waitMs === undefined ? {} : { waitMs }), ...(signal === undefined ? {} : { signal }) });
+    let result: R;
+    try {
+      result = await fn(lock);
+    } catch (error) {
+      await lock.release().catch((releaseError: unknown) => reportReleaseFailure(key, releaseError));
+      throw error;
+    }
+    await lock.release();
+    return result;
+  }
+
+  /**
+   * The value under `key`; when missing, one caller across every process sharing the backend
+   * runs `creator` under the key's lock and stores its result, and the others wait for it and
+   * return the stored value. The lock is kept alive while `creator` runs.
+   */
+  async getOrCreate<T>(key: string, creator: () => T | Promise<T>, options: GetOrCreateOptions = {}): Promise<T> {
+    if (typeof creator !== 'function') throw new ValidationError('getOrCreate: creator must be a function.');
+    const ttlMs = optionalDuration('ttlMs', options.ttlMs, { positive: true });
+    const waitMs = optionalDuration('waitMs', options.waitMs);
+    const signal = optionalSignal('signal', options.signal);
+    try {
+      return await this.get<T>(key);
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) throw error;
+    }
+    const lockOptions: WithLockOptions = {
+      autoExtend: true,
+      ...(waitMs === undefined ? {} : { waitMs }),
+      ...(signal === undefined ? {} : { signal }),
+    };
+    return this.withLock(
+      key,
+      async (lock) => {
+        try {
+          return await this.get<T>(key);
+        } catch (error) {
+          if (!(error instanceof NotFoundError)) throw error;
+        }
+        const value = await creator();
+        await this.set(key, value, { lock, ...(ttlMs === undefined ? {} : { ttlMs }) });
+        return value;
+      },
+      lockOptions,
+    );
+  }
+
+  /**
+   * Closes the backend chain and removes the store from the registry. Idempotent; later
+   * calls reject with {@link NotConfiguredError}.
+   */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    forgetStore(this);
+    const config = this.#config;
+    this.#config = undefined;
+    if (config !== undefined) await withDeadline(config.chain.close(), config.operationTimeoutMs, 'close');
+  }
+
+  /** Same as {@link close}; lets `await using` close the store. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+
+  #resolved(): ResolvedConfig {
+    if (this.#config === undefined) {
+      throw new NotConfiguredError(this.name, this.#closed ? 'is closed' : undefined);
+    }
+    return this.#config;
+  }
+
+  #storedKey(config: ResolvedConfig, key: unknown): string {
+    assertKey(key);
+    const stored = config.mangle(key);
+    if (typeof stored !== 'string' || stored.length === 0) {
+      throw new InvalidKeyError(key, `the key mangler returned ${describe(stored)}, not a non-empty string`);
+    }
+    if (config.maxKeyBytes !== undefined && Buffer.byteLength(stored, 'utf8') > config.maxKeyBytes) {
+      throw new InvalidKeyError(key, `the stored key is longer than the backend's ${config.maxKeyBytes} bytes`);
+    }
+    return stored;
+  }
+
+  #storedKeys(config: ResolvedConfig, keys: readonly string[]): string[] {
+    if (!Array.isArray(keys)) throw new ValidationError(`keys must be an array, got ${describe(keys)}.`);
+    return keys.map((key) => this.#storedKey(config, key));
+  }
+
+  #checkLock(lock: unknown, key: string) {
+    if (!(lock instanceof KeyValueStoreLock)) throw new ValidationError(`options.lock must be a KeyValueStoreLock, got ${describe(lock)}.`);
+    return lock.leaseForWrite(this.#host, key);
+  }
+
+  #encode(config: ResolvedConfig, key: string, value: unknown, ttlMs: number | undefined): Uint8Array {
+    const bytes = seal(encodeWith(config.codec, value), ttlMs === undefined ? undefined : Date.now() + ttlMs);
+    if (config.maxValueBytes !== undefined && bytes.byteLength > config.maxValueBytes) {
+      throw new ValueTooLargeError(bytes.byteLength, config.maxValueBytes, key);
+    }
+    return bytes;
+  }
+
+  #decode<T>(config: ResolvedConfig, bytes: StoredValue | undefined, now: number): T | typeof MISSING {
+    if (bytes === undefined || bytes === null) return MISSING;
+    const { payload, expiresAt } = open(bytes);
+    if (expiresAt !== undefined && expiresAt <= now) return MISSING;
+    return decodeWith(config.codec, payload) as T;
+  }
+
+  #call<T>(config: ResolvedConfig, work: Promise<T>, what: string): Promise<T> {
+    return withDeadline(work, config.operationTimeoutMs, `${this.name}.${what}`);
+  }
+}
+
+const MISSING: unique symbol = Symbol('missing');
+
+interface CheckedOptions {
+  keyMangler: KeyMangler | null | undefined;
+  proxies: ProxyBackend[];
+  locking: boolean;
+  lockTimeoutMs: number;
+  lockSafetyWindowMs: number;
+  lockWaitMs: number;
+  ttlMs: number | undefined;
+  codec: Codec;
+  operationTimeoutMs: number;
+  backendOptions: Record<string, unknown>;
+}
+
+function validateConfigureOptions(options: ConfigureOptions): CheckedOptions {
+  optionalObject('configure options', options);
+  const known = new Set(['keyMangler', 'proxies', 'locking', 'lockTimeoutMs', 'lockSafetyWindowMs', 'lockWaitMs', 'ttlMs', 'codec', 'operationTimeoutMs', 'backendOptions']);
+  for (const name of Object.keys(options)) {
+    if (!known.has(name)) throw new ValidationError(`Unknown configure option "${name}".`);
+  }
+  const { keyMangler } = options;
+  if (keyMangler !== undefined && keyMangler !== null && typeof keyMangler !== 'function') {
+    throw new ValidationError(`keyMangler must be a function, null or undefined, got ${describe(keyMangler)}.`);
+  }
+  const lockTimeoutMs = optionalDuration('lockTimeoutMs', options.lockTimeoutMs) ?? DEFAULT_LOCK_TIMEOUT_MS;
+  const lockSafetyWindowMs = optionalDuration('lockSafetyWindowMs', options.lockSafetyWindowMs) ?? DEFAULT_LOCK_SAFETY_WINDOW_MS;
+  if (lockTimeoutMs !== 0 && lockTimeoutMs <= lockSafetyWindowMs) {
+    throw new ValidationError(`lockTimeoutMs (${lockTimeoutMs}) must be 0 or exceed lockSafetyWindowMs (${lockSafetyWindowMs}).`);
+  }
+  const codec = options.codec ?? v8Codec;
+  if (typeof codec !== 'object' || codec === null || typeof codec.encode !== 'function' || typeof codec.decode !== 'function') {
+    throw new ValidationError('codec must be an object with encode and decode functions.');
+  }
+  return {
+    keyMangler,
+    proxies: resolveProxies(options.proxies),
+    locking: optionalBoolean('locking', options.locking) ?? true,
+    lockTimeoutMs,
+    lockSafetyWindowMs,
+    lockWaitMs: optionalDuration('lockWaitMs', options.lockWaitMs) ?? DEFAULT_LOCK_WAIT_MS,
+    ttlMs: optionalDuration('ttlMs', options.ttlMs, { positive: true }),
+    codec,
+    operationTimeoutMs: optionalDuration('operationTimeoutMs', options.operationTimeoutMs, { positive: true, allowInfinity: true }) ?? DEFAULT_OPERATION_TIMEOUT_MS,
+    backendOptions: (optionalObject('backendOptions', options.backendOptions) as Record<string, unknown> | undefined) ?? {},
+  };
+}
+
+function resolveProxies(proxies: ConfigureOptions['proxies']): ProxyBackend[] {
+  if (proxies === undefined) return [];
+  if (!Array.isArray(proxies)) throw new ValidationError(`proxies must be an array, got ${describe(proxies)}.`);
+  const instances = proxies.map((proxy: unknown, index) => {
+    if (proxy instanceof ProxyBackend) return proxy;
+    if (typeof proxy === 'function' && proxy.prototype instanceof ProxyBackend) {
+      return new (proxy as ProxyBackendClass)();
+    }
+    throw new ValidationError(`proxies[${index}] must be a ProxyBackend subclass or instance, got ${describe(proxy)}.`);
+  });
+  if (new Set(instances).size !== instances.length) throw new ValidationError('proxies must not list the same instance twice.');
+  return instances;
+}
+
+async function buildNamedBackend(name: string, options: Record<string, unknown>): Promise<Backend> {
+  const factory = resolveBackendFactory(name);
+  if (factory === undefined) throw new ValidationError(`Unknown backend "${name}"; register it with registerBackend() first.`);
+  return factory(options);
+}
+
+function assertBackend(backend: unknown): asserts backend is Backend {
+  const required = ['get', 'getMany', 'set', 'setMany', 'delete', 'deleteMany', 'close'] as const;
+  if (typeof backend !== 'object' || backend === null) throw new ValidationError(`backingStore must be a Backend or a registered name, got ${describe(backend)}.`);
+  const record = backend as Record<string, unknown>;
+  const missing = required.filter((method) => typeof record[method] !== 'function');
+  if (missing.length > 0) throw new ValidationError(`backingStore is not a Backend: missing ${missing.join(', ')}.`);
+  if (typeof record['capabilities'] !== 'object' || record['capabilities'] === null) throw new ValidationError('backingStore is not a Backend: missing capabilities.');
+}
+
+function toPairs(entries: Record<string, unknown> | Iterable<readonly [string, unknown]>): (readonly [string, unknown])[] {
+  if (typeof entries !== 'object' || entries === null) throw new ValidationError(`setMany entries must be an object or an iterable of [key, value] pairs, got ${describe(entries)}.`);
+  if (Symbol.iterator in entries) {
+    return Array.from(entries as Iterable<readonly [string, unknown]>, (pair) => {
+      if (!Array.isArray(pair) || pair.length !== 2) throw new ValidationError('setMany entries must be [key, value] pairs.');
+      return pair as unknown as readonly [string, unknown];
+    });
+  }
+  return Object.entries(entries);
+}
+
+function reportReleaseFailure(key: string, error: unknown): void {
+  // fn's own error is what the caller gets; the release failure is surfaced, not swallowed.
+  process.emitWarning(`latchkey: releasing the lock for "${key}" after a failed callback failed too: ${error instanceof Error ? error.message : String(error)}`, { code: 'LATCHKEY_RELEASE_FAILED' });
+}

@@ -1,0 +1,207 @@
+import {
+  InvalidKeyError,
+  LocalLockTable,
+  ValidationError,
+  type AcquireLockOptions,
+  type Backend,
+  type BackendBatchWriteOptions,
+  type BackendCapabilities,
+  type BackendDeleteOptions,
+  type BackendWriteOptions,
+  type DeleteOutcome,
+  type Lease,
+  type StoredValue,
+  type WriteOutcome,
+} from '@latchkey/core';
+
+/** Options of {@link MemoryBackend}. */
+export interface MemoryBackendOptions {
+  /**
+   * Upper bound on stored entries; when a write would exceed it, the least recently used
+   * entry (read or written) is dropped first. Absent: unbounded.
+   */
+  readonly maxEntries?: number;
+}
+
+interface Entry {
+  readonly value: Uint8Array;
+  /** Absolute expiry (epoch ms), or `Infinity`. */
+  readonly expiresAt: number;
+}
+
+const CAPABILITIES: BackendCapabilities = Object.freeze({
+  lockScope: 'in-process',
+  atomicLeaseWrites: true,
+  fencingTokens: true,
+  ttlResolutionMs: 1,
+  minLeaseMs: 1,
+  mayEvict: false,
+});
+
+/**
+ * The in-process reference backend: values are copied in and out (mutating a buffer after
+ * `set`, or a returned one, never changes what is stored), TTLs are exact to the millisecond,
+ * `maxEntries` evicts least recently used entries, and per-key lease locks have FIFO waiters,
+ * fencing tokens and lapse on a monotonic clock. Lease-conditional writes are atomic: the
+ * lease check and the write happen in the same synchronous step.
+ *
+ * Locks and data are visible within this process only.
+ */
+export class MemoryBackend implements Backend {
+  readonly capabilities: BackendCapabilities;
+  readonly #entries = new Map<string, Entry>();
+  readonly #locks = new LocalLockTable();
+  readonly #maxEntries: number;
+  #closed = false;
+
+  constructor(options: MemoryBackendOptions = {}) {
+    if (typeof options !== 'object' || options === null) throw new ValidationError('MemoryBackend options must be an object.');
+    const { maxEntries } = options;
+    if (maxEntries !== undefined && (!Number.isInteger(maxEntries) || maxEntries < 1)) {
+      throw new ValidationError(`MemoryBackend: maxEntries must be a positive integer, got ${String(maxEntries)}.`);
+    }
+    this.#maxEntries = maxEntries ?? Infinity;
+    this.capabilities = maxEntries === undefined ? CAPABILITIES : Object.freeze({ ...CAPABILITIES, mayEvict: true });
+  }
+
+  /** Number of stored entries, expired ones not yet swept included. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  get(key: string): Promise<StoredValue | undefined> {
+    return this.#run(() => {
+      checkKey(key);
+      return this.#read(key, Date.now());
+    });
+  }
+
+  getMany(keys: readonly string[]): Promise<(StoredValue | undefined)[]> {
+    return this.#run(() => {
+      keys.forEach(checkKey);
+      const now = Date.now();
+      return keys.map((key) => this.#read(key, now));
+    });
+  }
+
+  set(key: string, value: StoredValue, options: BackendWriteOptions = {}): Promise<WriteOutcome> {
+    return this.#run(() => {
+      checkKey(key);
+      checkValue(value);
+      if (options.lease !== undefined && !this.#holds(key, options.lease)) return 'lease-lost';
+      this.#write(key, value, options.expiresAt);
+      return 'written';
+    });
+  }
+
+  setMany(entries: readonly (readonly [string, StoredValue])[], options: BackendBatchWriteOptions = {}): Promise<void> {
+    return this.#run(() => {
+      for (const [key, value] of entries) {
+        checkKey(key);
+        checkValue(value);
+      }
+      for (const [key, value] of entries) this.#write(key, value, options.expiresAt);
+    });
+  }
+
+  delete(key: string, options: BackendDeleteOptions = {}): Promise<DeleteOutcome> {
+    return this.#run(() => {
+      checkKey(key);
+      if (options.lease !== undefined && !this.#holds(key, options.lease)) return 'lease-lost';
+      const present = this.#read(key, Date.now()) !== undefined;
+      this.#entries.delete(key);
+      return present ? 'deleted' : 'missing';
+    });
+  }
+
+  deleteMany(keys: readonly string[]): Promise<void> {
+    return this.#run(() => {
+      keys.forEach(checkKey);
+      for (const key of keys) this.#entries.delete(key);
+    });
+  }
+
+  acquireLock(key: string, options: AcquireLockOptions): Promise<Lease | undefined> {
+    if (this.#closed) return Promise.reject(closedError());
+    try {
+      checkKey(key);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return this.#locks.acquire(key, options);
+  }
+
+  releaseLock(lease: Lease): Promise<boolean> {
+    return this.#run(() => this.#locks.release(lease));
+  }
+
+  extendLock(lease: Lease, leaseMs: number): Promise<boolean> {
+    return this.#run(() => this.#locks.extend(lease, leaseMs));
+  }
+
+  /**
+   * Drops every value and every held lease, as a server restart without persistence would
+   * (waiters stay queued). For tests of lost locks.
+   */
+  flush(): void {
+    this.#entries.clear();
+    this.#locks.dropAllLeases();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#locks.close();
+    this.#entries.clear();
+  }
+
+  #holds(key: string, lease: Lease): boolean {
+    return lease.key === key && this.#locks.holds(lease);
+  }
+
+  #read(key: string, now: number): Uint8Array | undefined {
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return undefined;
+    if (entry.expiresAt <= now) {
+      this.#entries.delete(key);
+      return undefined;
+    }
+    if (this.#maxEntries !== Infinity) {
+      // Re-insert to mark as most recently used (Map keeps insertion order).
+      this.#entries.delete(key);
+      this.#entries.set(key, entry);
+    }
+    return entry.value.slice();
+  }
+
+  #write(key: string, value: Uint8Array, expiresAt: number | undefined): void {
+    this.#entries.delete(key);
+    this.#entries.set(key, { value: value.slice(), expiresAt: expiresAt ?? Infinity });
+    while (this.#entries.size > this.#maxEntries) {
+      const oldest = this.#entries.keys().next();
+      if (oldest.done === true) break;
+      this.#entries.delete(oldest.value);
+    }
+  }
+
+  #run<T>(work: () => T): Promise<T> {
+    if (this.#closed) return Promise.reject(closedError());
+    try {
+      return Promise.resolve(work());
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+}
+
+function closedError(): Error {
+  return new ValidationError('MemoryBackend is closed.');
+}
+
+function checkKey(key: unknown): asserts key is string {
+  if (typeof key !== 'string' || key.length === 0) throw new InvalidKeyError(key, 'backend keys must be non-empty strings');
+}
+
+function checkValue(value: unknown): asserts value is Uint8Array {
+  if (!(value instanceof Uint8Array)) throw new ValidationError('MemoryBackend stores Uint8Array values only.');
+}
