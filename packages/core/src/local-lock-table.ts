@@ -49,8 +49,9 @@ export class LocalLockTable {
     const { leaseMs, waitMs, signal } = options;
     if (this.#closed) return Promise.reject(new Error('LocalLockTable is closed'));
     if (signal?.aborted) return Promise.reject(signal.reason);
+    this.#expireHolder(key, this.#slot(key));
+    // Expiring may have dropped an idle slot from the map: take the current one.
     const slot = this.#slot(key);
-    this.#expireHolder(key, slot);
     if (slot.holder === undefined && slot.waiters.length === 0) return Promise.resolve(this.#grant(key, slot, leaseMs));
     if (waitMs <= 0) return Promise.resolve(undefined);
 
