@@ -1,6 +1,6 @@
 import type { Lease } from './backend.js';
 import { LatchkeyError, LockAcquireTimeoutError, LockKeyMismatchError, LockNotActiveError, LockTimeoutError, ValidationError } from './errors.js';
-import type { LockHost } from './internal/config.js';
+import type { LockHost, ResolvedConfig } from './internal/config.js';
 import { withDeadline } from './internal/deadline.js';
 import { optionalDuration, optionalSignal } from './internal/validate.js';
 
@@ -45,6 +45,9 @@ export class KeyValueStoreLock implements AsyncDisposable {
   readonly enabled: boolean;
 
   readonly #host: LockHost;
+  // The store's configuration is immutable; keeping it lets release, extend and expiry work
+  // even after the store was closed (acquire still checks that the store is open).
+  readonly #config: ResolvedConfig;
   readonly #storedKey: string;
   readonly #autoExtend: boolean;
   #lockTimeoutMs: number;
@@ -63,6 +66,7 @@ export class KeyValueStoreLock implements AsyncDisposable {
   constructor(host: LockHost, key: string, options: LockOptions = {}) {
     const config = host.resolved();
     this.#host = host;
+    this.#config = config;
     this.#storedKey = host.storedKey(key);
     this.key = key;
     this.enabled = config.locking;
@@ -91,7 +95,7 @@ export class KeyValueStoreLock implements AsyncDisposable {
   /** True once the lock can no longer be trusted to hold the key (see the class notes). */
   get expired(): boolean {
     if (this.#lockTimeoutMs === 0 || this.#startedAt === undefined) return false;
-    return performance.now() - this.#startedAt + this.#host.resolved().lockSafetyWindowMs > this.#lockTimeoutMs;
+    return performance.now() - this.#startedAt + this.#config.lockSafetyWindowMs > this.#lockTimeoutMs;
   }
 
   /**
@@ -138,7 +142,7 @@ export class KeyValueStoreLock implements AsyncDisposable {
    * @throws {LockTimeoutError} when the lock is no longer held (released, lapsed or taken over).
    */
   async extend(lockTimeoutMs?: number): Promise<void> {
-    const config = this.#host.resolved();
+    const config = this.#config;
     const next = optionalDuration('lockTimeoutMs', lockTimeoutMs) ?? this.#lockTimeoutMs;
     if (next !== 0 && next <= config.lockSafetyWindowMs) {
       throw new ValidationError(`lockTimeoutMs (${next}) must be 0 or exceed the store's lockSafetyWindowMs (${config.lockSafetyWindowMs}).`);
@@ -163,7 +167,7 @@ export class KeyValueStoreLock implements AsyncDisposable {
 
   /**
    * Lets go of the lock: `active` turns false and `signal` aborts. Never removes a lock that
-   * another holder now owns. Idempotent.
+   * another holder now owns. Idempotent; after the store was closed it only updates the lock.
    *
    * @throws {BackendUnavailableError | BackendTimeoutError} when the backend cannot be reached
    * (the lock is inactive anyway and its lease lapses on its own).
@@ -172,8 +176,8 @@ export class KeyValueStoreLock implements AsyncDisposable {
     if (!this.#active) return;
     const lease = this.#lease;
     this.#deactivate(new LockNotActiveError(this.key));
-    if (lease === undefined) return;
-    const config = this.#host.resolved();
+    if (lease === undefined || this.#host.isClosed()) return;
+    const config = this.#config;
     const chain = config.chain;
     if (chain.releaseLock !== undefined) {
       await withDeadline(chain.releaseLock(lease), config.operationTimeoutMs, `releaseLock(${this.key})`);
@@ -211,7 +215,7 @@ export class KeyValueStoreLock implements AsyncDisposable {
       throw new ValidationError(`The lock for "${this.key}" is already ${this.#active ? 'active' : 'being acquired'}.`);
     }
     signal?.throwIfAborted();
-    const config = this.#host.resolved();
+    const config = this.#config;
     const startedAt = performance.now();
     if (!this.enabled) {
       this.#activate(undefined, startedAt);
@@ -272,7 +276,7 @@ export class KeyValueStoreLock implements AsyncDisposable {
   #armTimers(): void {
     this.#clearTimers();
     if (!this.#active || this.#lockTimeoutMs === 0 || this.#startedAt === undefined) return;
-    const safety = this.#host.resolved().lockSafetyWindowMs;
+    const safety = this.#config.lockSafetyWindowMs;
     const expiresIn = this.#startedAt + this.#lockTimeoutMs - safety - performance.now();
     this.#expiryTimer = setTimeout(() => this.#lost(new LockTimeoutError(this.key)), Math.max(0, expiresIn) + 1);
     this.#expiryTimer.unref();

@@ -128,6 +128,7 @@ export class KeyValueStore implements AsyncDisposable {
     this.#host = {
       name,
       resolved: () => this.#resolved(),
+      isClosed: () => this.#closed,
       storedKey: (key) => this.#storedKey(this.#resolved(), key),
     };
   }

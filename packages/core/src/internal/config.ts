@@ -22,6 +22,8 @@ export interface LockHost {
   readonly name: string;
   /** The configuration. @throws {NotConfiguredError} when unconfigured or closed. */
   resolved(): ResolvedConfig;
+  /** True once the store was closed (its backend chain is gone, and every lease with it). */
+  isClosed(): boolean;
   /** Validates and mangles a user key. @throws {InvalidKeyError} */
   storedKey(key: unknown): string;
 }

@@ -458,6 +458,16 @@ describe('deadlines and close', () => {
     expect((error as BackendError).cause).toBe(cause);
   });
 
+  it('lets a lock outlive its store: expired and release still work, acquire refuses', async () => {
+    const { store } = await configured({ lockTimeoutMs: 100 });
+    const lock = await store.getLock('k').acquire();
+    await store.close();
+    expect(lock.expired).toBe(false);
+    await lock.release();
+    expect(lock.active).toBe(false);
+    await expect(lock.acquire()).rejects.toBeInstanceOf(NotConfiguredError);
+  });
+
   it('closes the chain once, is idempotent and refuses calls afterwards', async () => {
     const { store, backend } = await configured();
     await store.close();
