@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { waitUntil } from './probe.js';
 import { ManagedProcess, makeTempDir, removeTempDir, type ProcessSpec } from './process.js';
 
 /** Kinds of throwaway server. */
@@ -25,7 +26,7 @@ export interface ServerHandle {
   readonly pid: number;
   /** Its temporary directory (removed by {@link ServerHandle.stop}). */
   readonly dir: string;
-  /** Graceful stop (SIGTERM, SIGKILL after 5 s), then removes the directory. Idempotent. */
+  /** Graceful stop (SIGTERM, SIGKILL after 5 s), then removes the directory. Idempotent; final. */
   stop(): Promise<void>;
   /** Hard kill for fault tests (default SIGKILL); waits for the exit; keeps the directory. */
   kill(signal?: NodeJS.Signals): Promise<void>;
@@ -56,6 +57,11 @@ export interface SingleServerOptions {
   readonly startTimeoutMs: number;
   /** Name for messages, e.g. `redis-server 127.0.0.1:12345`. */
   readonly label: string;
+  /**
+   * Signal for a graceful stop; default SIGTERM. (memcached uses SIGKILL: it has nothing
+   * to flush and takes up to a second to act on SIGTERM.)
+   */
+  readonly stopSignal?: NodeJS.Signals;
 }
 
 /** A server that is one process. */
@@ -99,7 +105,7 @@ export class SingleServer implements ServerHandle {
   async stop(): Promise<void> {
     if (this.#stopped) return;
     this.#stopped = true;
-    await this.process.stop();
+    await this.process.kill(this.#options.stopSignal ?? 'SIGTERM');
     removeTempDir(this.dir);
   }
 
@@ -108,7 +114,7 @@ export class SingleServer implements ServerHandle {
   }
 
   async restart(): Promise<void> {
-    if (this.process.running) await this.process.stop();
+    if (this.process.running) await this.process.kill(this.#options.stopSignal ?? 'SIGTERM');
     await this.launch();
   }
 
@@ -135,7 +141,6 @@ export class SingleServer implements ServerHandle {
 }
 
 async function waitReady(server: SingleServer): Promise<void> {
-  const { waitUntil } = await import('./probe.js');
   await waitUntil(server.options.ready, {
     what: server.options.label,
     timeoutMs: server.options.startTimeoutMs,

@@ -136,7 +136,7 @@ export interface WaitOptions {
  */
 export async function waitUntil(check: () => Promise<boolean>, options: WaitOptions): Promise<void> {
   const deadline = Date.now() + options.timeoutMs;
-  let lastError = '';
+  let lastError: string;
   for (;;) {
     const proc = options.process;
     if (proc !== undefined && !proc.running) {

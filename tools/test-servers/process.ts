@@ -10,7 +10,7 @@
  * @module
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { which } from './which.js';
@@ -70,15 +70,54 @@ function installHooks(): void {
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, onSignal);
 }
 
+const OWNER_FILE = '.latchkey-test-server-owner';
+let staleSwept = false;
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes temp dirs left behind by test-server processes that were SIGKILLed (their
+ * servers died with them, through the parent-death signal, but the dirs stayed).
+ */
+function sweepStaleDirs(): void {
+  if (staleSwept) return;
+  staleSwept = true;
+  let names: string[];
+  try {
+    names = readdirSync(tmpdir()).filter((n) => n.startsWith('latchkey-'));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const dir = join(tmpdir(), name);
+    try {
+      const owner = Number(readFileSync(join(dir, OWNER_FILE), 'utf8'));
+      if (Number.isInteger(owner) && owner > 0 && !pidAlive(owner)) rmSync(dir, { recursive: true, force: true });
+    } catch {
+      // not one of ours, or already gone
+    }
+  }
+}
+
 /**
  * A fresh temporary directory, removed on process exit unless released earlier with
- * {@link removeTempDir}.
+ * {@link removeTempDir}. It records the owning pid, so a later run can remove it if this
+ * process is SIGKILLed.
  *
  * @param prefix - Name prefix, e.g. `redis`.
  */
 export function makeTempDir(prefix: string): string {
   installHooks();
+  sweepStaleDirs();
   const dir = mkdtempSync(join(tmpdir(), `latchkey-${prefix}-`));
+  writeFileSync(join(dir, OWNER_FILE), String(process.pid));
   tempDirs.add(dir);
   return dir;
 }
@@ -102,7 +141,11 @@ export function removeTempDir(dir: string): void {
 export function tailFile(file: string, lines = 30): string {
   try {
     const text = readFileSync(file, 'utf8');
-    return text.split('\n').filter((l) => l.length > 0).slice(-lines).join('\n');
+    return text
+      .split('\n')
+      .filter((l) => l.length > 0)
+      .slice(-lines)
+      .join('\n');
   } catch {
     return '';
   }

@@ -15,7 +15,10 @@ import { delimiter, join } from 'node:path';
 export function which(name: string): string | undefined {
   const candidates = name.includes('/')
     ? [name]
-    : (process.env['PATH'] ?? '').split(delimiter).filter(Boolean).map((dir) => join(dir, name));
+    : (process.env['PATH'] ?? '')
+        .split(delimiter)
+        .filter(Boolean)
+        .map((dir) => join(dir, name));
   for (const candidate of candidates) {
     try {
       accessSync(candidate, constants.X_OK);

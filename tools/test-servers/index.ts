@@ -1,0 +1,16 @@
+/**
+ * Throwaway real servers on free loopback ports for tests, fault tests and benchmarks.
+ *
+ * @module
+ */
+export { getFreePort, getFreeClusterPort, isPortFree } from './free-port.js';
+export type { ServerHandle, ServerKind } from './handle.js';
+export { startRedis, type RedisOptions } from './redis.js';
+export { startRedisCluster, RedisCluster, type RedisClusterOptions } from './redis-cluster.js';
+export { startRedisSentinel, RedisSentinel, SENTINEL_MASTER_NAME, type RedisSentinelOptions } from './redis-sentinel.js';
+export { startMemcached, type MemcachedOptions } from './memcached.js';
+export { startMongo, buildFerretDB, MongoServer, FERRETDB_BIN, type MongoEngine, type MongoOptions } from './mongo.js';
+export { createGlobalSetup, startServices, type StartedServices } from './global-setup.js';
+export { requireService, servicesRequired } from './require-service.js';
+export type { ServiceKind, TestServicesContext, ProvidedMongoEngine } from './provided-context.js';
+export { MissingBinaryError, which } from './which.js';
