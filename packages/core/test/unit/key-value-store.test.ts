@@ -303,10 +303,10 @@ describe('locks', () => {
   });
 
   it('measures expiry on a monotonic clock with the safety window', async () => {
-    const { store } = await configured({ lockTimeoutMs: 200, lockSafetyWindowMs: 150 });
+    const { store } = await configured({ lockTimeoutMs: 2000, lockSafetyWindowMs: 1700 });
     const lock = await store.getLock('k').acquire();
     expect(lock.expired).toBe(false);
-    await sleep(60);
+    await sleep(350);
     expect(lock.expired).toBe(true);
     expect(lock.signal.aborted).toBe(true);
   });
@@ -347,7 +347,7 @@ describe('locks', () => {
         throw new Error('must not be called');
       }
     }
-    const { store } = await configured({ locking: false, lockTimeoutMs: 100, proxies: [NoLocks] });
+    const { store } = await configured({ locking: false, lockTimeoutMs: 1000, lockSafetyWindowMs: 600, proxies: [NoLocks] });
     const lock = store.getLock('k');
     expect(lock.enabled).toBe(false);
     await expect(store.set('k', 1, { lock })).rejects.toBeInstanceOf(LockNotActiveError);
@@ -356,17 +356,17 @@ describe('locks', () => {
     expect(second.active).toBe(true);
     await store.set('k', 1, { lock });
     await expect(store.set('x', 1, { lock })).rejects.toBeInstanceOf(LockKeyMismatchError);
-    await sleep(100);
+    await sleep(400);
     await expect(store.set('k', 2, { lock })).rejects.toBeInstanceOf(LockTimeoutError);
     expect(lock.fencingToken).toBeUndefined();
   });
 
   it('extends a held lock and refuses to extend a released one', async () => {
-    const { store } = await configured({ lockTimeoutMs: 100 });
+    const { store } = await configured({ lockTimeoutMs: 1500, lockSafetyWindowMs: 500 });
     const lock = await store.getLock('k').acquire();
-    await sleep(60);
+    await sleep(700);
     await lock.extend();
-    await sleep(60);
+    await sleep(700);
     expect(lock.expired).toBe(false);
     await store.set('k', 1, { lock });
     await lock.release();
@@ -374,9 +374,9 @@ describe('locks', () => {
   });
 
   it('keeps the lease alive with autoExtend', async () => {
-    const { store } = await configured({ lockTimeoutMs: 90 });
+    const { store } = await configured({ lockTimeoutMs: 600 });
     const lock = await store.getLock('k', { autoExtend: true }).acquire();
-    await sleep(250);
+    await sleep(1500);
     expect(lock.expired).toBe(false);
     expect(await store.getLock('k').tryAcquire()).toBe(false);
     await store.set('k', 1, { lock });
