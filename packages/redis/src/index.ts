@@ -1,1 +1,2 @@
-export {};
+export { RedisBackend } from './redis-backend.js';
+export type { RedisBackendOptions, RedisClusterConfig, RedisSentinelConfig } from './redis-backend-options.js';

@@ -1,0 +1,45 @@
+import { BackendError, BackendTimeoutError, BackendUnavailableError, LatchkeyError } from '@latchkey/core';
+
+const UNREACHABLE_MESSAGES = [
+  "Stream isn't writeable",
+  'Connection is closed',
+  "Cluster isn't ready",
+  'Cluster is ended',
+  'None of startup nodes is available',
+  'Failed to refresh slots cache',
+  'Command aborted due to connection close',
+  'No subscriber for the cluster',
+  'Connection in subscriber mode',
+];
+
+const UNREACHABLE_NAMES = new Set(['MaxRetriesPerRequestError', 'ClusterAllFailedError']);
+
+const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
+
+/** Server replies that mean "not serving right now" rather than "your command is wrong". */
+const UNAVAILABLE_REPLIES = ['LOADING', 'CLUSTERDOWN', 'MASTERDOWN', 'TRYAGAIN', 'READONLY', 'BUSY'];
+
+/**
+ * Turns whatever ioredis rejected with into a latchkey error, the original as `cause`:
+ * connection trouble → {@link BackendUnavailableError}, ioredis' own command timeout →
+ * {@link BackendTimeoutError}, anything else (a server error reply) → {@link BackendError}.
+ */
+export function toLatchkeyError(error: unknown, what: string, timeoutMs: number): LatchkeyError {
+  if (error instanceof LatchkeyError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  const text = `RedisBackend: ${what} failed: ${message}`;
+  if (message === 'Command timed out') return new BackendTimeoutError(text, timeoutMs, { cause: error });
+  if (isUnreachable(error, message)) return new BackendUnavailableError(text, { cause: error });
+  return new BackendError(text, { cause: error });
+}
+
+function isUnreachable(error: unknown, message: string): boolean {
+  if (error instanceof Error) {
+    if (UNREACHABLE_NAMES.has(error.name)) return true;
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && UNREACHABLE_CODES.has(code)) return true;
+  }
+  if (UNREACHABLE_MESSAGES.some((fragment) => message.includes(fragment))) return true;
+  const word = message.split(' ', 1)[0] ?? '';
+  return UNAVAILABLE_REPLIES.includes(word);
+}

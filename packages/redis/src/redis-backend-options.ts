@@ -1,0 +1,71 @@
+import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
+
+/** Where the Sentinels of a monitored master are, and its name. */
+export interface RedisSentinelConfig {
+  /** The Sentinels to ask for the current master. */
+  readonly sentinels: readonly { readonly host: string; readonly port: number }[];
+  /** The master group name the Sentinels monitor. */
+  readonly name: string;
+  /** Password for the Sentinels themselves (not for Redis; use `redisOptions.password`). */
+  readonly sentinelPassword?: string;
+  /** Username for the Sentinels themselves. */
+  readonly sentinelUsername?: string;
+}
+
+/** The seed nodes of a Redis Cluster, and extra ioredis Cluster options. */
+export interface RedisClusterConfig {
+  /** Seed nodes, `host:port` each (or `redis://host:port`); the rest are discovered. */
+  readonly nodes: readonly string[];
+  /**
+   * Further ioredis `Cluster` options (for example `natMap`, `scaleReads`, or
+   * `redisOptions: { password, tls }`). The backend's settings that keep every call bounded
+   * (see the README) take precedence.
+   */
+  readonly options?: ClusterOptions;
+}
+
+/**
+ * Options of {@link RedisBackend}. Give at most one of `client`, `url`, `cluster` and
+ * `sentinel`; with none the backend connects to `redis://127.0.0.1:6379`.
+ */
+export interface RedisBackendOptions {
+  /**
+   * A ready-made ioredis client (`Redis`, including one connected through Sentinel, or
+   * `Cluster`). The backend uses it as configured and does not close it on `close()`.
+   * For the strongest guarantees configure it with `enableOfflineQueue: false`,
+   * `maxRetriesPerRequest: 0` and `autoResendUnfulfilledCommands: false` (see the README).
+   */
+  readonly client?: Redis | Cluster;
+  /** A Redis URL (`redis://[[user]:pass@]host[:port][/db]`, `rediss://` for TLS). */
+  readonly url?: string;
+  /** Connect to a Redis Cluster through these seed nodes. */
+  readonly cluster?: RedisClusterConfig;
+  /** Connect to the master a set of Sentinels monitors. */
+  readonly sentinel?: RedisSentinelConfig;
+  /**
+   * Further ioredis options for a client the backend builds from `url` or `sentinel` (for
+   * example `password`, `username`, `db`, `tls`, `enableAutoPipelining`). The settings that
+   * keep every call bounded take precedence.
+   */
+  readonly redisOptions?: RedisOptions;
+  /**
+   * Prepended to every key, lock, fence counter and the pub/sub channel this backend uses,
+   * so several stores can share one Redis. Must not contain `{` or `}`.
+   * @default ''
+   */
+  readonly keyPrefix?: string;
+  /**
+   * The largest value, in bytes, the backend accepts; larger ones reject with
+   * `ValueTooLargeError` before any I/O. Set it to your server's `proto-max-bulk-len` if you
+   * lowered that, or lower still to cap what a store may write.
+   * @default 536870912 (512 MiB, Redis' default `proto-max-bulk-len`)
+   */
+  readonly maxValueBytes?: number;
+  /**
+   * Deadline of every Redis call, connecting included: past it the call rejects with
+   * `BackendUnavailableError` (never connected, nothing sent) or `BackendTimeoutError`
+   * (sent, no answer). Also the connect timeout of clients the backend builds.
+   * @default 2000
+   */
+  readonly operationTimeoutMs?: number;
+}

@@ -1,0 +1,3 @@
+import { createGlobalSetup } from '../../../tools/test-servers/global-setup.js';
+
+export default createGlobalSetup(['redis', 'redis-cluster', 'redis-sentinel']);
