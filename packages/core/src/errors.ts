@@ -171,7 +171,11 @@ export class SerializationError extends LatchkeyError {
   }
 }
 
-/** The backend's server could not be reached. The operation did not happen. */
+/**
+ * The backend's server could not be reached, or the connection was lost before the answer.
+ * In the first case the operation did not happen; in the second a write may have happened
+ * (a lease-conditional write is still checked against its lease on the server).
+ */
 export class BackendUnavailableError extends LatchkeyError {
   constructor(message: string, options?: LatchkeyErrorOptions) {
     super('BACKEND_UNAVAILABLE', message, options);

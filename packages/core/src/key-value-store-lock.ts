@@ -2,6 +2,7 @@ import type { Lease } from './backend.js';
 import { LatchkeyError, LockAcquireTimeoutError, LockKeyMismatchError, LockNotActiveError, LockTimeoutError, ValidationError } from './errors.js';
 import type { LockHost, ResolvedConfig } from './internal/config.js';
 import { withDeadline } from './internal/deadline.js';
+import { timerDelay } from './internal/timers.js';
 import { optionalDuration, optionalSignal } from './internal/validate.js';
 
 /** Options of {@link KeyValueStore.getLock}. */
@@ -278,14 +279,15 @@ export class KeyValueStoreLock implements AsyncDisposable {
     if (!this.#active || this.#lockTimeoutMs === 0 || this.#startedAt === undefined) return;
     const safety = this.#config.lockSafetyWindowMs;
     const expiresIn = this.#startedAt + this.#lockTimeoutMs - safety - performance.now();
-    this.#expiryTimer = setTimeout(() => this.#lost(new LockTimeoutError(this.key)), Math.max(0, expiresIn) + 1);
+    // A lease longer than the longest timer re-arms instead of firing early.
+    this.#expiryTimer = setTimeout(() => (this.expired ? this.#lost(new LockTimeoutError(this.key)) : this.#armTimers()), timerDelay(expiresIn + 1));
     this.#expiryTimer.unref();
     if (this.#autoExtend) {
       this.#extendTimer = setTimeout(() => {
         this.extend().catch((error: unknown) => {
           this.#lost(error instanceof LatchkeyError ? error : new LockTimeoutError(this.key, { cause: error }));
         });
-      }, Math.max(0, Math.floor((this.#lockTimeoutMs - safety) / 3)));
+      }, timerDelay(Math.floor((this.#lockTimeoutMs - safety) / 3)));
       this.#extendTimer.unref();
     }
   }

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { AcquireLockOptions, Lease } from './backend.js';
+import { timerDelay } from './internal/timers.js';
 
 interface Holder {
   readonly lease: Lease;
@@ -66,7 +67,7 @@ export class LocalLockTable {
         settle();
         this.#dropIfIdle(key, slot);
       };
-      const timer = setTimeout(() => finish(() => resolve(undefined)), waitMs);
+      const timer = setTimeout(() => finish(() => resolve(undefined)), timerDelay(waitMs));
       const onAbort = (): void => finish(() => reject(signal?.reason));
       signal?.addEventListener('abort', onAbort, { once: true });
       waiter.cleanup = () => {
@@ -186,7 +187,7 @@ export class LocalLockTable {
     slot.lapseTimer = undefined;
     const holder = slot.holder;
     if (holder === undefined || holder.lapsesAt === Infinity || slot.waiters.length === 0) return;
-    const delay = Math.max(0, Math.ceil(holder.lapsesAt - this.now()));
+    const delay = timerDelay(Math.ceil(holder.lapsesAt - this.now()));
     slot.lapseTimer = setTimeout(() => {
       slot.lapseTimer = undefined;
       this.#expireHolder(key, slot);

@@ -1,4 +1,5 @@
 import { BackendError, BackendTimeoutError, LatchkeyError } from '../errors.js';
+import { MAX_TIMER_MS } from './timers.js';
 
 /**
  * Settles `work` within `timeoutMs`: rejects with {@link BackendTimeoutError} when the deadline
@@ -22,7 +23,7 @@ export function withDeadline<T>(work: Promise<T>, timeoutMs: number, what: strin
       if (finish()) reject(signal?.reason);
     };
     const timer =
-      timeoutMs === Infinity
+      timeoutMs > MAX_TIMER_MS
         ? undefined
         : setTimeout(() => {
             if (finish()) reject(new BackendTimeoutError(`${what} did not settle within ${timeoutMs} ms.`, timeoutMs));

@@ -91,3 +91,16 @@ describe('LocalLockTable', () => {
     await expect(waiting).rejects.toThrow(/closed/);
   });
 });
+
+describe('LocalLockTable with very long waits', () => {
+  it('does not time out a wait longer than the largest timer delay early', async () => {
+    const table = new LocalLockTable();
+    await table.acquire('k', { leaseMs: 0, waitMs: 0 });
+    let settled = false;
+    const waiting = table.acquire('k', { leaseMs: 0, waitMs: 3e9 }).then(() => (settled = true), () => (settled = true));
+    await sleep(30);
+    expect(settled).toBe(false);
+    table.close();
+    await waiting;
+  });
+});
