@@ -477,3 +477,23 @@ describe('deadlines and close', () => {
     await expect(store.configure(new MapBackend())).rejects.toBeInstanceOf(NotConfiguredError);
   });
 });
+
+describe('stores sharing one lockless backend', () => {
+  it('exclude each other and share fencing tokens', async () => {
+    const backend = new MapBackend();
+    const one = new KeyValueStore(uniqueName());
+    const two = new KeyValueStore(uniqueName());
+    await one.configure(backend);
+    await two.configure(backend);
+    const held = await one.getLock('k').acquire();
+    expect(await two.getLock('k').tryAcquire()).toBe(false);
+    await held.release();
+    const next = await two.getLock('k').acquire();
+    expect(next.fencingToken! > held.fencingToken!).toBe(true);
+    await one.close();
+    // The other store's locks keep working after the first one closed.
+    expect(one.isConfigured).toBe(false);
+    await next.release();
+    expect(await two.getLock('k').tryAcquire()).toBe(true);
+  });
+});

@@ -1,0 +1,75 @@
+import type { Backend } from '@latchkey/core';
+
+/**
+ * The behaviour groups of the suite; pass some of them as {@link ConformanceOptions.only} to
+ * run just those.
+ *
+ * - `data` — the backend's data calls, called directly (values, batches, delete outcomes,
+ *   capabilities, close).
+ * - `ttl` — expiry, directly and through `KeyValueStore`, paced by `capabilities.ttlResolutionMs`.
+ * - `locks` — the backend's own lease locks, called directly (applies when the backend
+ *   implements `acquireLock`/`releaseLock`/`extendLock`).
+ * - `store` — every `KeyValueStore` behaviour of the API contract over the backend
+ *   (configure, values, batches, delete, locked writes, `locking: false`, proxies, key
+ *   manglers, `getOrCreate`, close, the registry).
+ * - `store-locks` — `KeyValueStoreLock` over the backend (exclusion, try/wait/abort, lease
+ *   expiry, release, extend, fencing, `expired`, `autoExtend`, `signal`).
+ * - `bad-input` — invalid keys, oversized values, unencodable values, corrupt stored bytes and
+ *   bad options, all rejected with typed errors before any I/O.
+ */
+export type ConformanceGroup = 'data' | 'ttl' | 'locks' | 'store' | 'store-locks' | 'bad-input';
+
+/** Every group, in the order the suite registers them. */
+export const CONFORMANCE_GROUPS: readonly ConformanceGroup[] = Object.freeze(['data', 'ttl', 'locks', 'store', 'store-locks', 'bad-input']);
+
+/** Options of {@link describeBackendConformance} and the per-group `describe…Conformance` functions. */
+export interface ConformanceOptions<B extends Backend = Backend> {
+  /**
+   * Builds a fresh, **isolated** backend: every call must give a backend that sees none of the
+   * keys or locks of backends from earlier calls (for a server: a unique key prefix,
+   * database or collection per call). Called once while collecting (to read the declared
+   * capabilities) and then for every check. Every backend it returns must declare the same
+   * capabilities.
+   */
+  readonly create: () => B | Promise<B>;
+  /**
+   * Cleans up after a backend from {@link create} when its check ends (e.g. drops its key
+   * prefix). Called before the suite closes the backend; a check may already have closed it
+   * (the close checks do), so do cleanup that needs a connection with a client of your own.
+   */
+  readonly destroy?: (backend: B) => void | Promise<void>;
+  /**
+   * A second handle on the **same** data and locks as `backend` (for a server: a new client
+   * with the same prefix), used by the cross-instance checks (mutual exclusion and
+   * `getOrCreate` across store instances). The suite closes it after the check.
+   * @default the same backend instance (two stores then share one backend object)
+   */
+  readonly createPeer?: (backend: B) => Backend | Promise<Backend>;
+  /** Run only these behaviour groups. @default every group */
+  readonly only?: readonly ConformanceGroup[];
+  /**
+   * The short lease used by lock checks, in ms. It must be at least the backend's
+   * `capabilities.minLeaseMs`; lock checks wait a few multiples of it.
+   * @default max(capabilities.minLeaseMs, 300)
+   */
+  readonly leaseMs?: number;
+  /**
+   * Extra time, in ms, timing checks allow on top of the backend's measured round trip (for
+   * example "an aborted wait settles within ~50 ms plus a round trip").
+   * @default 50
+   */
+  readonly slackMs?: number;
+  /**
+   * How many checks may run at once. Every check has its own backend, so they are independent;
+   * running several at once shortens runs dominated by waits (short leases, coarse expiry),
+   * at the cost of less precise timing. Above 1, checks are registered with `it.concurrent`
+   * and vitest's `maxConcurrency` (default 5) caps this too.
+   * @default 1
+   */
+  readonly concurrency?: number;
+  /**
+   * Time limit of each check, in ms.
+   * @default 20 000 plus 20 leases plus 10 × `capabilities.ttlResolutionMs`
+   */
+  readonly testTimeoutMs?: number;
+}

@@ -1,0 +1,452 @@
+import type { Lease, LockingBackend } from '@latchkey/core';
+import { expect } from 'vitest';
+import { bytes, expectBytes } from '../bytes.js';
+import type { ConformanceEnvironment } from '../environment.js';
+import { expectRejectedWith, expectRejectionWith, expectWithin } from '../expect-error.js';
+import type { Harness } from '../harness.js';
+import { checksFor, type CheckBody } from '../register.js';
+import { eventually, settle, since, sleep } from '../timing.js';
+
+/** The backend's own lease locks, called directly (only for backends that have them). */
+export function registerLockChecks(env: ConformanceEnvironment): void {
+  const { checkUnless, section } = checksFor(env);
+  const { leaseMs, promptMs, expiryGraceMs } = env.timings;
+  const { minLeaseMs, ttlResolutionMs } = env.capabilities;
+  const noLocks = env.ownLocks
+    ? undefined
+    : 'the backend has no locks of its own — the core gives it an in-process lock table, checked through KeyValueStore in store-locks';
+  const lockCheck = (name: string, body: CheckBody): void => checkUnless(noLocks, name, body);
+  const lapseWithinMs = leaseMs + expiryGraceMs + Math.max(ttlResolutionMs, minLeaseMs);
+
+  const setup = async (h: Harness): Promise<{ backend: LockingBackend; key: string }> => ({ backend: await h.lockingBackend(), key: h.key() });
+  const tryLock = (backend: LockingBackend, key: string, lease = leaseMs): Promise<Lease | undefined> => backend.acquireLock(key, { leaseMs: lease, waitMs: 0 });
+  const mustLock = async (backend: LockingBackend, key: string, lease = leaseMs): Promise<Lease> => {
+    const taken = await tryLock(backend, key, lease);
+    if (taken === undefined) expect.fail(`the free key ${key} could not be locked`);
+    return taken;
+  };
+  /** Polls until the key's lease lapses and this caller holds it; fails if it never does. */
+  const takeOverAfterLapse = async (backend: LockingBackend, key: string, lease = leaseMs): Promise<Lease> => {
+    let taken: Lease | undefined;
+    const lapsed = await eventually(async () => (taken = await tryLock(backend, key, lease)) !== undefined, lapseWithinMs);
+    if (!lapsed || taken === undefined) expect.fail(`the lease did not lapse within ${lapseWithinMs} ms`);
+    return taken;
+  };
+
+  section('acquire', () => {
+    lockCheck('acquireLock on a free key resolves a lease for that key with a token and a bigint fencing token', async (h) => {
+      const { backend, key } = await setup(h);
+      const lease = await mustLock(backend, key);
+      expect(lease.key).toBe(key);
+      expect(typeof lease.token === 'string' && lease.token.length > 0, `token ${String(lease.token)}`).toBe(true);
+      expect(typeof lease.fencingToken).toBe('bigint');
+    });
+
+    lockCheck('every acquire gets a new owner token', async (h) => {
+      const { backend, key } = await setup(h);
+      const tokens = new Set<string>();
+      for (let i = 0; i < 5; i++) {
+        const lease = await mustLock(backend, key);
+        tokens.add(lease.token);
+        await backend.releaseLock(lease);
+      }
+      expect(tokens.size).toBe(5);
+    });
+
+    lockCheck('a try (waitMs 0) on a held key resolves undefined promptly', async (h) => {
+      const { backend, key } = await setup(h);
+      await mustLock(backend, key);
+      const startedAt = performance.now();
+      expect(await tryLock(backend, key)).toBeUndefined();
+      expectWithin(startedAt, promptMs, 'the try');
+    });
+
+    lockCheck('a lease locks only its own key', async (h) => {
+      const { backend, key } = await setup(h);
+      await mustLock(backend, key);
+      expect(await tryLock(backend, h.key('other'))).toBeDefined();
+    });
+
+    lockCheck('a waiting acquire gets the lease once the holder releases, not before', async (h) => {
+      const { backend, key } = await setup(h);
+      const holder = await mustLock(backend, key);
+      let grantedAt: number | undefined;
+      const waiting = settle(
+        backend.acquireLock(key, { leaseMs, waitMs: 10 * leaseMs }).then((lease) => {
+          grantedAt = performance.now();
+          return lease;
+        }),
+      );
+      await sleep(Math.min(100, leaseMs / 3));
+      expect(grantedAt, 'granted while the holder still held the key').toBeUndefined();
+      const releasedAt = performance.now();
+      expect(await backend.releaseLock(holder)).toBe(true);
+      const outcome = await waiting;
+      expect(outcome.ok && outcome.value?.key, 'the waiter was not granted the key').toBe(key);
+      expectWithin(releasedAt, promptMs, 'granting the waiter after the release', grantedAt);
+    });
+
+    lockCheck('a waiting acquire resolves undefined when its waitMs runs out', async (h) => {
+      const { backend, key } = await setup(h);
+      await mustLock(backend, key, 20 * leaseMs);
+      const waitMs = Math.max(100, leaseMs / 2);
+      const startedAt = performance.now();
+      expect(await backend.acquireLock(key, { leaseMs, waitMs })).toBeUndefined();
+      const waited = since(startedAt);
+      expect(waited).toBeGreaterThanOrEqual(waitMs - 5);
+      expectWithin(startedAt, waitMs + promptMs, `a wait of ${waitMs} ms`);
+    });
+
+    lockCheck('only one of many concurrent waiters holds the key at a time, and each gets it', async (h) => {
+      const { backend, key } = await setup(h);
+      let holders = 0;
+      let most = 0;
+      let served = 0;
+      await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          const lease = await backend.acquireLock(key, { leaseMs: 20 * leaseMs, waitMs: 20 * leaseMs });
+          if (lease === undefined) return;
+          holders += 1;
+          most = Math.max(most, holders);
+          await sleep(5);
+          holders -= 1;
+          served += 1;
+          await backend.releaseLock(lease);
+        }),
+      );
+      expect(most, 'most holders at once').toBe(1);
+      expect(served).toBe(8);
+    });
+
+    lockCheck('a second handle on the same backend (createPeer) sees the lease', async (h) => {
+      const { backend, key } = await setup(h);
+      const peer = await h.peer(backend);
+      if (peer.acquireLock === undefined || peer.releaseLock === undefined) expect.fail('the peer backend has no locks of its own');
+      const lease = await mustLock(backend, key);
+      expect(await peer.acquireLock(key, { leaseMs, waitMs: 0 })).toBeUndefined();
+      await backend.releaseLock(lease);
+      expect(await peer.acquireLock(key, { leaseMs, waitMs: 0 })).toBeDefined();
+    });
+  });
+
+  section('abort', () => {
+    lockCheck('an aborted wait rejects with signal.reason promptly', async (h) => {
+      const { backend, key } = await setup(h);
+      await mustLock(backend, key, 20 * leaseMs);
+      const controller = new AbortController();
+      const reason = new Error('conformance: stop waiting');
+      const outcome = settle(backend.acquireLock(key, { leaseMs, waitMs: 20 * leaseMs, signal: controller.signal }));
+      await sleep(30);
+      const abortedAt = performance.now();
+      controller.abort(reason);
+      expectRejectedWith(await outcome, reason);
+      expectWithin(abortedAt, promptMs, 'settling after the abort');
+    });
+
+    lockCheck('an aborted wait leaves no lease behind: the key is free as soon as the holder releases', async (h) => {
+      const { backend, key } = await setup(h);
+      const holder = await mustLock(backend, key, 20 * leaseMs);
+      const controller = new AbortController();
+      const waiting = settle(backend.acquireLock(key, { leaseMs: 20 * leaseMs, waitMs: 20 * leaseMs, signal: controller.signal }));
+      await sleep(30);
+      controller.abort(new Error('conformance: stop waiting'));
+      expect((await waiting).ok).toBe(false);
+      await backend.releaseLock(holder);
+      expect(await tryLock(backend, key), 'the aborted waiter took the key').toBeDefined();
+    });
+
+    lockCheck('an already-aborted signal rejects with its reason and takes no lease, even on a free key', async (h) => {
+      const { backend, key } = await setup(h);
+      const reason = new Error('conformance: aborted before the call');
+      await expectRejectionWith(backend.acquireLock(key, { leaseMs: 20 * leaseMs, waitMs: 0, signal: AbortSignal.abort(reason) }), reason);
+      expect(await tryLock(backend, key), 'the aborted call took the key').toBeDefined();
+    });
+
+    lockCheck('aborting one waiter does not disturb the others', async (h) => {
+      const { backend, key } = await setup(h);
+      const holder = await mustLock(backend, key, 20 * leaseMs);
+      const controller = new AbortController();
+      const aborted = settle(backend.acquireLock(key, { leaseMs, waitMs: 20 * leaseMs, signal: controller.signal }));
+      const patient = settle(backend.acquireLock(key, { leaseMs, waitMs: 20 * leaseMs }));
+      await sleep(30);
+      controller.abort(new Error('conformance: only this one'));
+      expect((await aborted).ok).toBe(false);
+      await backend.releaseLock(holder);
+      const outcome = await patient;
+      expect(outcome.ok && outcome.value?.key, 'the patient waiter was not granted the key').toBe(key);
+    });
+  });
+
+  section('lapse', () => {
+    lockCheck('a lease lives at least its leaseMs', async (h) => {
+      const { backend, key } = await setup(h);
+      await mustLock(backend, key);
+      await sleep(leaseMs * 0.6);
+      expect(await tryLock(backend, key)).toBeUndefined();
+    });
+
+    lockCheck(`a lease lapses by itself after its leaseMs (${leaseMs} ms, within the expiry resolution)`, async (h) => {
+      const { backend, key } = await setup(h);
+      await mustLock(backend, key);
+      const taken = await takeOverAfterLapse(backend, key);
+      expect(taken.key).toBe(key);
+    });
+
+    lockCheck('a waiter gets the key when the holder’s lease lapses, without a release', async (h) => {
+      const { backend, key } = await setup(h);
+      await mustLock(backend, key);
+      const startedAt = performance.now();
+      const lease = await backend.acquireLock(key, { leaseMs, waitMs: lapseWithinMs + leaseMs });
+      expect(lease?.key, 'the waiter was never served').toBe(key);
+      expect(since(startedAt)).toBeGreaterThanOrEqual(leaseMs * 0.5);
+    });
+
+    lockCheck('a lease with leaseMs 0 never lapses', async (h) => {
+      const { backend, key } = await setup(h);
+      await mustLock(backend, key, 0);
+      await sleep(leaseMs + expiryGraceMs);
+      expect(await tryLock(backend, key)).toBeUndefined();
+    });
+  });
+
+  section('release', () => {
+    lockCheck('releaseLock of a held lease resolves true and frees the key', async (h) => {
+      const { backend, key } = await setup(h);
+      const lease = await mustLock(backend, key);
+      expect(await backend.releaseLock(lease)).toBe(true);
+      expect(await tryLock(backend, key)).toBeDefined();
+    });
+
+    lockCheck('a second releaseLock of the same lease resolves false', async (h) => {
+      const { backend, key } = await setup(h);
+      const lease = await mustLock(backend, key);
+      await backend.releaseLock(lease);
+      expect(await backend.releaseLock(lease)).toBe(false);
+    });
+
+    lockCheck('releaseLock of a lapsed lease resolves false and leaves the new holder’s lease alone', async (h) => {
+      const { backend, key } = await setup(h);
+      const stale = await mustLock(backend, key);
+      const current = await takeOverAfterLapse(backend, key, 20 * leaseMs);
+      expect(await backend.releaseLock(stale)).toBe(false);
+      expect(await tryLock(backend, key), 'the stale release freed the new holder’s key').toBeUndefined();
+      expect(await backend.set(key, bytes(7), { lease: current })).toBe('written');
+    });
+
+    lockCheck('releaseLock with a forged lease (right key, wrong token) resolves false and frees nothing', async (h) => {
+      const { backend, key } = await setup(h);
+      const lease = await mustLock(backend, key);
+      expect(await backend.releaseLock({ ...lease, token: `${lease.token}-forged` })).toBe(false);
+      expect(await tryLock(backend, key)).toBeUndefined();
+    });
+  });
+
+  section('extend', () => {
+    lockCheck('extendLock of a held lease resolves true and keeps it past its first leaseMs', async (h) => {
+      const { backend, key } = await setup(h);
+      const lease = await mustLock(backend, key);
+      await sleep(leaseMs / 2);
+      expect(await backend.extendLock(lease, 4 * leaseMs + expiryGraceMs)).toBe(true);
+      await sleep(leaseMs + expiryGraceMs);
+      expect(await tryLock(backend, key)).toBeUndefined();
+      expect(await backend.set(key, bytes(1), { lease })).toBe('written');
+    });
+
+    lockCheck('extendLock of a released lease resolves false', async (h) => {
+      const { backend, key } = await setup(h);
+      const lease = await mustLock(backend, key);
+      await backend.releaseLock(lease);
+      expect(await backend.extendLock(lease, leaseMs)).toBe(false);
+      expect(await tryLock(backend, key), 'the extend re-took the key').toBeDefined();
+    });
+
+    lockCheck('extendLock of a lease taken over resolves false and does not extend the new holder', async (h) => {
+      const { backend, key } = await setup(h);
+      const stale = await mustLock(backend, key);
+      await takeOverAfterLapse(backend, key);
+      expect(await backend.extendLock(stale, 60_000)).toBe(false);
+      await takeOverAfterLapse(backend, key);
+    });
+
+    lockCheck('extendLock with a forged lease resolves false', async (h) => {
+      const { backend, key } = await setup(h);
+      const lease = await mustLock(backend, key);
+      expect(await backend.extendLock({ ...lease, token: `${lease.token}-forged` }, 60_000)).toBe(false);
+      await backend.releaseLock(lease);
+      expect(await tryLock(backend, key)).toBeDefined();
+    });
+  });
+
+  section('fencing tokens', () => {
+    lockCheck('fencing tokens strictly increase over successive acquires of a key', async (h) => {
+      const { backend, key } = await setup(h);
+      const tokens: bigint[] = [];
+      for (let i = 0; i < 6; i++) {
+        const lease = await mustLock(backend, key);
+        tokens.push(lease.fencingToken);
+        await backend.releaseLock(lease);
+      }
+      expectIncreasing(tokens);
+    });
+
+    lockCheck('fencing tokens grow in the order waiters are granted the key', async (h) => {
+      const { backend, key } = await setup(h);
+      const granted: bigint[] = [];
+      await Promise.all(
+        Array.from({ length: 6 }, async () => {
+          const lease = await backend.acquireLock(key, { leaseMs: 20 * leaseMs, waitMs: 20 * leaseMs });
+          if (lease === undefined) return;
+          granted.push(lease.fencingToken);
+          await sleep(2);
+          await backend.releaseLock(lease);
+        }),
+      );
+      expect(granted).toHaveLength(6);
+      expectIncreasing(granted);
+    });
+
+    checkUnless(
+      noLocks ?? (env.capabilities.fencingTokens ? undefined : 'the backend declares fencingTokens: false'),
+      'the fencing token of a holder after a lapse exceeds the lapsed holder’s',
+      async (h) => {
+        const { backend, key } = await setup(h);
+        const first = await mustLock(backend, key);
+        const second = await takeOverAfterLapse(backend, key);
+        expect(second.fencingToken > first.fencingToken, `${second.fencingToken} after ${first.fencingToken}`).toBe(true);
+      },
+    );
+  });
+
+  section('lease-conditional writes', () => {
+    lockCheck("set with the held lease resolves 'written'", async (h) => {
+      const { backend, key } = await setup(h);
+      const lease = await mustLock(backend, key);
+      expect(await backend.set(key, bytes(1), { lease })).toBe('written');
+      expectBytes(await backend.get(key), bytes(1));
+    });
+
+    lockCheck("set with a released lease resolves 'lease-lost' and writes nothing", async (h) => {
+      const { backend, key } = await setup(h);
+      await backend.set(key, bytes(1));
+      const lease = await mustLock(backend, key);
+      await backend.releaseLock(lease);
+      expect(await backend.set(key, bytes(2), { lease })).toBe('lease-lost');
+      expectBytes(await backend.get(key), bytes(1));
+    });
+
+    lockCheck("set with a lease for another key resolves 'lease-lost' and writes nothing", async (h) => {
+      const { backend, key } = await setup(h);
+      const other = h.key('other');
+      const lease = await mustLock(backend, other);
+      expect(await backend.set(key, bytes(2), { lease })).toBe('lease-lost');
+      expect(await backend.get(key)).toBeUndefined();
+    });
+
+    lockCheck("set with a lease that lapsed resolves 'lease-lost' and writes nothing", async (h) => {
+      const { backend, key } = await setup(h);
+      await backend.set(key, bytes(1));
+      const lease = await mustLock(backend, key);
+      await sleep(leaseMs + expiryGraceMs + Math.max(ttlResolutionMs, minLeaseMs));
+      expect(await backend.set(key, bytes(2), { lease })).toBe('lease-lost');
+      expectBytes(await backend.get(key), bytes(1));
+    });
+
+    lockCheck("set with a lease taken over resolves 'lease-lost' and keeps the new holder’s value", async (h) => {
+      const { backend, key } = await setup(h);
+      const stale = await mustLock(backend, key);
+      const current = await takeOverAfterLapse(backend, key, 20 * leaseMs);
+      expect(await backend.set(key, bytes(2), { lease: current })).toBe('written');
+      expect(await backend.set(key, bytes(1), { lease: stale })).toBe('lease-lost');
+      expectBytes(await backend.get(key), bytes(2));
+    });
+
+    lockCheck("delete with the held lease resolves 'deleted'", async (h) => {
+      const { backend, key } = await setup(h);
+      await backend.set(key, bytes(1));
+      const lease = await mustLock(backend, key);
+      expect(await backend.delete(key, { lease })).toBe('deleted');
+      expect(await backend.get(key)).toBeUndefined();
+    });
+
+    lockCheck("delete with the held lease of a missing key resolves 'missing'", async (h) => {
+      const { backend, key } = await setup(h);
+      const lease = await mustLock(backend, key);
+      expect(await backend.delete(key, { lease })).toBe('missing');
+    });
+
+    lockCheck("delete with a lease taken over resolves 'lease-lost' and keeps the value", async (h) => {
+      const { backend, key } = await setup(h);
+      await backend.set(key, bytes(1));
+      const stale = await mustLock(backend, key);
+      await takeOverAfterLapse(backend, key, 20 * leaseMs);
+      expect(await backend.delete(key, { lease: stale })).toBe('lease-lost');
+      expectBytes(await backend.get(key), bytes(1));
+    });
+
+    lockCheck("delete with a released lease resolves 'lease-lost' and keeps the value", async (h) => {
+      const { backend, key } = await setup(h);
+      await backend.set(key, bytes(1));
+      const lease = await mustLock(backend, key);
+      await backend.releaseLock(lease);
+      expect(await backend.delete(key, { lease })).toBe('lease-lost');
+      expectBytes(await backend.get(key), bytes(1));
+    });
+  });
+
+  section('locks and data are independent', () => {
+    lockCheck('writes and deletes without a lease proceed while the key is locked (locks are advisory)', async (h) => {
+      const { backend, key } = await setup(h);
+      await mustLock(backend, key, 20 * leaseMs);
+      expect(await backend.set(key, bytes(1))).toBe('written');
+      expectBytes(await backend.get(key), bytes(1));
+      expect(await backend.delete(key)).toBe('deleted');
+    });
+
+    lockCheck('a lock is not a value: get, getMany and delete of a locked key see nothing', async (h) => {
+      const { backend, key } = await setup(h);
+      await mustLock(backend, key, 20 * leaseMs);
+      expect(await backend.get(key)).toBeUndefined();
+      expect(await backend.getMany([key])).toStrictEqual([undefined]);
+      expect(await backend.delete(key)).toBe('missing');
+    });
+
+    lockCheck('an unconditional set or setMany leaves the key’s lease held', async (h) => {
+      const { backend, key } = await setup(h);
+      const lease = await mustLock(backend, key, 20 * leaseMs);
+      await backend.set(key, bytes(1));
+      await backend.setMany([[key, bytes(2)]]);
+      expect(await tryLock(backend, key), 'the write freed the lock').toBeUndefined();
+      expect(await backend.set(key, bytes(3), { lease })).toBe('written');
+    });
+
+    lockCheck('deleting the value (delete or deleteMany) leaves the key’s lease held', async (h) => {
+      const { backend, key } = await setup(h);
+      await backend.set(key, bytes(1));
+      const lease = await mustLock(backend, key, 20 * leaseMs);
+      await backend.delete(key);
+      await backend.set(key, bytes(1));
+      await backend.deleteMany([key]);
+      expect(await tryLock(backend, key), 'the delete freed the lock').toBeUndefined();
+      expect(await backend.set(key, bytes(3), { lease })).toBe('written');
+    });
+
+    lockCheck('close settles a pending wait instead of leaving it hanging', async (h) => {
+      const { backend, key } = await setup(h);
+      await mustLock(backend, key, 20 * leaseMs);
+      const waiting = settle(backend.acquireLock(key, { leaseMs, waitMs: 20 * leaseMs }));
+      await sleep(30);
+      const closedAt = performance.now();
+      await backend.close();
+      const outcome = await Promise.race([waiting, sleep(5_000).then(() => 'hung' as const)]);
+      expect(outcome === 'hung' ? 'hung for 5 s' : outcome.ok && outcome.value !== undefined ? 'resolved a lease although the key was held until close' : 'settled').toBe('settled');
+      expect(since(closedAt)).toBeLessThan(5_000);
+    });
+  });
+}
+
+function expectIncreasing(tokens: readonly bigint[]): void {
+  for (let i = 1; i < tokens.length; i++) {
+    const [previous, next] = [tokens[i - 1] as bigint, tokens[i] as bigint];
+    expect(next > previous, `fencing token ${next} came after ${previous} (sequence ${tokens.join(', ')})`).toBe(true);
+  }
+}

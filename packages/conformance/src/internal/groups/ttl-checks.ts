@@ -1,0 +1,182 @@
+import { NotFoundError } from '@latchkey/core';
+import { expect } from 'vitest';
+import { bytes, expectBytes } from '../bytes.js';
+import type { ConformanceEnvironment } from '../environment.js';
+import { expectRejection } from '../expect-error.js';
+import { checksFor } from '../register.js';
+import { eventually, sleep } from '../timing.js';
+
+/** Expiry, directly and through `KeyValueStore`, paced by the backend's expiry resolution. */
+export function registerTtlChecks(env: ConformanceEnvironment): void {
+  const { check, section } = checksFor(env);
+  const { backendTtlMs, expiryGraceMs, shortTtlMs } = env.timings;
+  const resolution = `ttlResolutionMs ${env.capabilities.ttlResolutionMs}`;
+
+  section('backend expiry', () => {
+    check('a value is readable before its expiresAt', async (h) => {
+      const backend = await h.backend();
+      const key = h.key();
+      await backend.set(key, bytes(1), { expiresAt: Date.now() + backendTtlMs + 1_000 });
+      expectBytes(await backend.get(key), bytes(1));
+    });
+
+    check(`get resolves undefined once expiresAt has passed (within ${resolution})`, async (h) => {
+      const backend = await h.backend();
+      const key = h.key();
+      const expiresAt = Date.now() + backendTtlMs;
+      await backend.set(key, bytes(1), { expiresAt });
+      await sleep(expiresAt - Date.now());
+      expect(await eventually(async () => (await backend.get(key)) === undefined, expiryGraceMs), `still readable ${expiryGraceMs} ms after expiry`).toBe(true);
+    });
+
+    check('getMany answers undefined for an expired key and the value for a live one', async (h) => {
+      const backend = await h.backend();
+      const [gone, kept] = [h.key('gone'), h.key('kept')];
+      const expiresAt = Date.now() + backendTtlMs;
+      await backend.set(gone, bytes(1), { expiresAt });
+      await backend.set(kept, bytes(2));
+      await sleep(expiresAt - Date.now());
+      expect(await eventually(async () => (await backend.getMany([gone]))[0] === undefined, expiryGraceMs)).toBe(true);
+      const [first, second] = await backend.getMany([gone, kept]);
+      expect(first).toBeUndefined();
+      expectBytes(second, bytes(2));
+    });
+
+    check("setMany's expiresAt applies to every entry", async (h) => {
+      const backend = await h.backend();
+      const keys = [h.key('a'), h.key('b'), h.key('c')];
+      const expiresAt = Date.now() + backendTtlMs;
+      await backend.setMany(
+        keys.map((key) => [key, bytes(1)] as const),
+        { expiresAt },
+      );
+      expect((await backend.getMany(keys)).every((value) => value !== undefined)).toBe(true);
+      await sleep(expiresAt - Date.now());
+      expect(await eventually(async () => (await backend.getMany(keys)).every((value) => value === undefined), expiryGraceMs)).toBe(true);
+    });
+
+    check("delete of an expired key resolves 'missing'", async (h) => {
+      const backend = await h.backend();
+      const key = h.key();
+      const expiresAt = Date.now() + backendTtlMs;
+      await backend.set(key, bytes(1), { expiresAt });
+      await sleep(expiresAt - Date.now());
+      await eventually(async () => (await backend.get(key)) === undefined, expiryGraceMs);
+      expect(await backend.delete(key)).toBe('missing');
+    });
+
+    check('overwriting without expiresAt removes the earlier expiry', async (h) => {
+      const backend = await h.backend();
+      const key = h.key();
+      const expiresAt = Date.now() + backendTtlMs;
+      await backend.set(key, bytes(1), { expiresAt });
+      await backend.set(key, bytes(2));
+      await sleep(expiresAt - Date.now() + expiryGraceMs);
+      expectBytes(await backend.get(key), bytes(2));
+    });
+
+    check('overwriting with a later expiresAt extends the value', async (h) => {
+      const backend = await h.backend();
+      const key = h.key();
+      const expiresAt = Date.now() + backendTtlMs;
+      await backend.set(key, bytes(1), { expiresAt });
+      await backend.set(key, bytes(2), { expiresAt: expiresAt + expiryGraceMs + 60_000 });
+      await sleep(expiresAt - Date.now() + expiryGraceMs);
+      expectBytes(await backend.get(key), bytes(2));
+    });
+  });
+
+  section('store expiry', () => {
+    check("the store's ttlMs: readable before it passes, NotFoundError after", async (h) => {
+      const { store } = await h.store({ ttlMs: shortTtlMs });
+      const key = h.key();
+      await store.set(key, 'v');
+      expect(await store.get(key)).toBe('v');
+      await sleep(shortTtlMs + 20);
+      await expectRejection(store.get(key), NotFoundError);
+    });
+
+    check("a per-call ttlMs shorter than the store's wins", async (h) => {
+      const { store } = await h.store({ ttlMs: 60_000 });
+      const key = h.key();
+      await store.set(key, 'v', { ttlMs: shortTtlMs });
+      await sleep(shortTtlMs + 20);
+      await expectRejection(store.get(key), NotFoundError);
+    });
+
+    check("a per-call ttlMs longer than the store's wins", async (h) => {
+      const { store } = await h.store({ ttlMs: shortTtlMs });
+      const key = h.key();
+      await store.set(key, 'v', { ttlMs: 60_000 });
+      await sleep(shortTtlMs + 20);
+      expect(await store.get(key)).toBe('v');
+    });
+
+    check("setMany's ttlMs applies to every entry", async (h) => {
+      const { store } = await h.store();
+      const [a, b] = [h.key('a'), h.key('b')];
+      await store.setMany({ [a]: 1, [b]: 2 }, { ttlMs: shortTtlMs });
+      expect(await store.getMany([a, b])).toStrictEqual([1, 2]);
+      await sleep(shortTtlMs + 20);
+      await expectRejection(store.get(a), NotFoundError);
+      await expectRejection(store.get(b), NotFoundError);
+    });
+
+    check('getMany reports expired keys as missing', async (h) => {
+      const { store } = await h.store();
+      const [gone, kept] = [h.key('gone'), h.key('kept')];
+      await store.set(gone, 1, { ttlMs: shortTtlMs });
+      await store.set(kept, 2);
+      await sleep(shortTtlMs + 20);
+      const error = await expectRejection(store.getMany([kept, gone]), NotFoundError);
+      expect(error.target).toStrictEqual([gone]);
+    });
+
+    check(`an expired value is never returned, even while the backend still holds it (${resolution})`, async (h) => {
+      const { store } = await h.store();
+      const key = h.key();
+      await store.set(key, 'v', { ttlMs: shortTtlMs });
+      await sleep(shortTtlMs + 5);
+      await expectRejection(store.get(key), NotFoundError);
+      await expectRejection(store.getMany([key]), NotFoundError);
+    });
+
+    check('delete of a key whose value expired rejects with NotFoundError', async (h) => {
+      const { store, backend } = await h.store();
+      const key = h.key();
+      await store.set(key, 'v', { ttlMs: backendTtlMs });
+      await sleep(backendTtlMs);
+      await eventually(async () => (await backend.get(h.storedKey(key))) === undefined, expiryGraceMs);
+      const error = await expectRejection(store.delete(key), NotFoundError);
+      expect(error.target).toBe(key);
+    });
+
+    check(`the backend drops a value written through the store once its ttlMs has passed (${resolution})`, async (h) => {
+      const { store, backend } = await h.store();
+      const key = h.key();
+      await store.set(key, 'v', { ttlMs: backendTtlMs });
+      expect(await backend.get(h.storedKey(key))).toBeDefined();
+      await sleep(backendTtlMs);
+      expect(await eventually(async () => (await backend.get(h.storedKey(key))) === undefined, expiryGraceMs), `the backend still held it ${expiryGraceMs} ms after expiry`).toBe(true);
+    });
+
+    check('a value written without ttlMs outlives its expiring neighbours', async (h) => {
+      const { store } = await h.store();
+      const [gone, kept] = [h.key('gone'), h.key('kept')];
+      await store.set(gone, 1, { ttlMs: shortTtlMs });
+      await store.set(kept, 2);
+      await sleep(shortTtlMs + 20);
+      await expectRejection(store.get(gone), NotFoundError);
+      expect(await store.get(kept)).toBe(2);
+    });
+
+    check("getOrCreate's ttlMs applies to the created value", async (h) => {
+      const { store } = await h.store();
+      const key = h.key();
+      expect(await store.getOrCreate(key, () => 'made', { ttlMs: shortTtlMs })).toBe('made');
+      expect(await store.get(key)).toBe('made');
+      await sleep(shortTtlMs + 20);
+      await expectRejection(store.get(key), NotFoundError);
+    });
+  });
+}

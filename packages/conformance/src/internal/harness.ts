@@ -1,0 +1,100 @@
+import { randomUUID } from 'node:crypto';
+import { hasOwnLocks, KeyValueStore, sha1KeyMangler, type Backend, type ConfigureOptions, type LockingBackend } from '@latchkey/core';
+import type { ConformanceEnvironment } from './environment.js';
+
+/** A store the harness configured, with the backend under it. */
+export interface ConfiguredStore {
+  readonly store: KeyValueStore;
+  readonly backend: Backend;
+}
+
+let storeCounter = 0;
+
+/**
+ * Per-check resources: backends from `create`, peers, and configured stores. `dispose`
+ * destroys and closes everything the check made, so checks stay independent.
+ */
+export class Harness {
+  /** Unique per check, so keys never collide even on a backend that is not fully isolated. */
+  readonly id = randomUUID().slice(0, 8);
+  readonly #env: ConformanceEnvironment;
+  readonly #backends: Backend[] = [];
+  readonly #peers: Backend[] = [];
+  readonly #stores: KeyValueStore[] = [];
+
+  constructor(env: ConformanceEnvironment) {
+    this.#env = env;
+  }
+
+  /** A user key unique to this check. */
+  key(name = 'key'): string {
+    return `${name}:${this.id}`;
+  }
+
+  /** A unique store name. */
+  storeName(label = 'store'): string {
+    storeCounter += 1;
+    return `latchkey-conformance-${label}-${this.id}-${storeCounter}`;
+  }
+
+  /** A fresh backend from `create`. */
+  async backend(): Promise<Backend> {
+    const backend = await this.#env.create();
+    this.#backends.push(backend);
+    return backend;
+  }
+
+  /** A fresh backend that has its own locks. @throws {Error} when it has not. */
+  async lockingBackend(): Promise<LockingBackend> {
+    const backend = await this.backend();
+    if (!hasOwnLocks(backend)) throw new Error('create() returned a backend without its own locks, unlike the probe backend');
+    return backend;
+  }
+
+  /** A second handle on `backend`'s data and locks (`createPeer`, or `backend` itself). */
+  async peer(backend: Backend): Promise<Backend> {
+    const peer = await this.#env.createPeer(backend);
+    if (peer !== backend) this.#peers.push(peer);
+    return peer;
+  }
+
+  /**
+   * A store configured over `backend` (default: a fresh one), with a small lock safety window
+   * so lock checks can use short leases.
+   */
+  async store(options: ConfigureOptions = {}, backend?: Backend): Promise<ConfiguredStore> {
+    const target = backend ?? (await this.backend());
+    const store = this.track(new KeyValueStore(this.storeName()));
+    await store.configure(target, { lockSafetyWindowMs: this.#env.timings.safetyMs, ...options });
+    return { store, backend: target };
+  }
+
+  /** Makes the harness close `store` at the end of the check. */
+  track(store: KeyValueStore): KeyValueStore {
+    this.#stores.push(store);
+    return store;
+  }
+
+  /** The key a store with the default mangler stores `key` under on this backend. */
+  storedKey(key: string): string {
+    return (this.#env.keyMangler ?? sha1KeyMangler)(key);
+  }
+
+  /** Destroys, then closes, everything this check made; every step runs even if one fails. */
+  async dispose(): Promise<void> {
+    const failures: unknown[] = [];
+    const attempt = async (work: () => Promise<unknown>): Promise<void> => {
+      try {
+        await work();
+      } catch (error) {
+        failures.push(error);
+      }
+    };
+    for (const backend of this.#backends) await attempt(() => this.#env.destroy(backend));
+    for (const store of this.#stores) await attempt(() => store.close());
+    for (const peer of this.#peers) await attempt(() => peer.close());
+    for (const backend of this.#backends) await attempt(() => backend.close());
+    if (failures.length === 1) throw failures[0];
+    if (failures.length > 1) throw new AggregateError(failures, 'cleaning up after the check failed');
+  }
+}

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import { runCli } from '../support/run-cli.js';
+
+describe.concurrent('latchkey-conformance', () => {
+  it('passes the example MemoryBackend module with at least 120 checks and exits 0', async () => {
+    const run = await runCli(['../../examples/memory-backend.mjs']);
+    expect(run.report?.failed, run.stdout).toBe(0);
+    expect(run.report?.passed).toBeGreaterThanOrEqual(120);
+    expect(run.lastLine).toBe(`${run.report?.passed} passed, 0 failed`);
+    expect(run.stdout).not.toContain('✗');
+    expect(run.code).toBe(0);
+  }, 180_000);
+
+  it('runs only the groups named with --only, for every module given, and lists skipped checks with their reason', async () => {
+    const run = await runCli(['--only', 'data,bad-input', '../../examples/memory-backend.mjs', 'control.ts']);
+    const results = run.report?.results ?? [];
+    expect(new Set(results.map((result) => result.module))).toStrictEqual(new Set(['../../examples/memory-backend.mjs', 'control.ts']));
+    expect(results.every((result) => result.name.startsWith('data: ') || result.name.startsWith('bad-input: '))).toBe(true);
+    expect(run.report?.passed).toBeGreaterThan(80);
+    const skipped = run.stdout.split('\n').filter((line) => line.startsWith('- skipped: '));
+    expect(skipped.length).toBe(run.report?.skipped);
+    expect(skipped.length).toBeGreaterThan(0);
+    expect(skipped.every((line) => line.includes(' — not applicable: '))).toBe(true);
+    expect(run.code).toBe(0);
+  }, 180_000);
+
+  it('reports modules that cannot be loaded, lack a create function, or whose create throws, as failed checks with the reason', async () => {
+    const run = await runCli(['cli/no-default-export.mjs', 'cli/throws-on-import.mjs', 'cli/create-throws.mjs']);
+    expect(run.stdout).toContain('✗ cli/no-default-export.mjs > loads the backend module');
+    expect(run.stdout).toContain('must export a create function as its default export (it exports: createBackend)');
+    expect(run.stdout).toContain('✗ cli/throws-on-import.mjs > loads the backend module');
+    expect(run.stdout).toContain('Could not load cli/throws-on-import.mjs: conformance fixture: this module cannot be loaded');
+    expect(run.stdout).toContain('✗ cli/create-throws.mjs > builds a backend with create() and reads its capabilities');
+    expect(run.stdout).toContain('conformance fixture: no server to connect to');
+    expect(run.lastLine).toBe('0 passed, 3 failed');
+    expect(run.code).toBe(1);
+  }, 180_000);
+
+  it('exits 2 with a clear message when the module does not exist', async () => {
+    const run = await runCli(['no/such/backend.mjs']);
+    expect(run.stderr).toContain('Cannot find the backend module "no/such/backend.mjs"');
+    expect(run.code).toBe(2);
+  }, 60_000);
+
+  it('exits 2 for an unknown group, an unknown option, a bad --concurrency, or no module', async () => {
+    const unknownGroup = await runCli(['--only', 'data,nonsense', 'control.ts']);
+    expect(unknownGroup.stderr).toContain('Unknown group(s) nonsense');
+    expect(unknownGroup.code).toBe(2);
+    const unknownOption = await runCli(['--fast', 'control.ts']);
+    expect(unknownOption.stderr).toContain('Unknown option --fast');
+    expect(unknownOption.code).toBe(2);
+    const badConcurrency = await runCli(['--concurrency', '0', 'control.ts']);
+    expect(badConcurrency.stderr).toContain('--concurrency needs a positive integer');
+    expect(badConcurrency.code).toBe(2);
+    const noModule = await runCli([], { withReport: false });
+    expect(noModule.stderr).toContain('Name at least one backend module');
+    expect(noModule.code).toBe(2);
+  }, 60_000);
+
+  it('prints its usage for --help and exits 0', async () => {
+    const run = await runCli(['--help'], { withReport: false });
+    expect(run.stdout).toContain('Usage: latchkey-conformance');
+    expect(run.code).toBe(0);
+  }, 60_000);
+});

@@ -1,0 +1,167 @@
+/**
+ * The suite has teeth: each fixture in test/fixtures/defects is a MemoryBackend with one
+ * deliberate defect, run through the built `latchkey-conformance` command (only the groups
+ * that concern it, per the fixture's `conformanceOptions`). Every defect must make the named
+ * checks fail; the control fixture — the same wrapper without a defect — must pass them all.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { ConformanceGroup } from '../../src/index.js';
+import type { CheckResult } from '../../src/internal/runner.js';
+import { runCli, type CliRun } from '../support/run-cli.js';
+
+/** `[group, rule]`: a check by its group and its own name (the last part of its full name). */
+type Check = readonly [ConformanceGroup, string];
+
+interface PlantedDefect {
+  readonly fixture: string;
+  readonly defect: string;
+  /** Checks that must fail because of the defect (others may fail too). */
+  readonly caughtBy: readonly Check[];
+}
+
+const DEFECTS: readonly PlantedDefect[] = [
+  {
+    fixture: 'non-exclusive-lock',
+    defect: 'a lock that is not exclusive',
+    caughtBy: [
+      ['locks', 'a try (waitMs 0) on a held key resolves undefined promptly'],
+      ['locks', 'only one of many concurrent waiters holds the key at a time, and each gets it'],
+      ['store-locks', 'tryAcquire resolves true on a free key and false while another lock holds it'],
+      ['store-locks', 'read-modify-write by 12 workers on one store under the lock ends with the exact count'],
+      ['store-locks', 'a lock held through one store blocks tryAcquire through another store on the same backend'],
+    ],
+  },
+  {
+    fixture: 'misordered-get-many',
+    defect: 'a getMany that answers out of order',
+    caughtBy: [
+      ['data', 'answers in input order'],
+      ['store', 'answers in input order with one backend call'],
+      ['store', 'a missing key rejects with NotFoundError whose target lists all missing keys in input order'],
+    ],
+  },
+  {
+    fixture: 'release-frees-any-holder',
+    defect: 'a release that deletes someone else’s lock',
+    caughtBy: [
+      ['locks', 'releaseLock of a lapsed lease resolves false and leaves the new holder’s lease alone'],
+      ['locks', 'releaseLock with a forged lease (right key, wrong token) resolves false and frees nothing'],
+      ['store-locks', 'release never removes a lock another holder now owns'],
+    ],
+  },
+  {
+    fixture: 'ignores-ttl',
+    defect: 'a backend that ignores TTL',
+    caughtBy: [
+      ['ttl', 'get resolves undefined once expiresAt has passed (within ttlResolutionMs 1)'],
+      ['ttl', "setMany's expiresAt applies to every entry"],
+      ['ttl', 'the backend drops a value written through the store once its ttlMs has passed (ttlResolutionMs 1)'],
+    ],
+  },
+  {
+    fixture: 'write-ignores-lease',
+    defect: 'a locked write that ignores the lease',
+    caughtBy: [
+      ['locks', "set with a lease taken over resolves 'lease-lost' and keeps the new holder’s value"],
+      ['locks', "set with a lease that lapsed resolves 'lease-lost' and writes nothing"],
+      ['locks', "delete with a lease taken over resolves 'lease-lost' and keeps the value"],
+      ['store', 'set with a lock whose lease was taken over rejects with LockTimeoutError and keeps the newer holder’s value'],
+      ['store', 'delete with a lock whose lease was taken over rejects with LockTimeoutError and keeps the value'],
+    ],
+  },
+  {
+    fixture: 'delete-reports-deleted',
+    defect: "a delete that answers 'deleted' for missing keys",
+    caughtBy: [
+      ['data', "delete of a key never written resolves 'missing'"],
+      ['store', 'delete of a missing key rejects with NotFoundError whose target is the key'],
+    ],
+  },
+  {
+    fixture: 'constant-fencing-token',
+    defect: 'fencing tokens that do not increase',
+    caughtBy: [
+      ['locks', 'fencing tokens strictly increase over successive acquires of a key'],
+      ['locks', 'the fencing token of a holder after a lapse exceeds the lapsed holder’s'],
+      ['store-locks', 'fencing tokens strictly increase across holders and store instances'],
+    ],
+  },
+  {
+    fixture: 'extend-extends-any-holder',
+    defect: 'an extend that renews another holder’s lease',
+    caughtBy: [
+      ['locks', 'extendLock of a lease taken over resolves false and does not extend the new holder'],
+      ['locks', 'extendLock of a released lease resolves false'],
+      ['store-locks', 'extend of a lock whose lease was taken over rejects with LockTimeoutError and leaves the new holder alone'],
+    ],
+  },
+  {
+    fixture: 'write-drops-lock',
+    defect: 'an unconditional write that wipes the key’s lock',
+    caughtBy: [
+      ['locks', 'an unconditional set or setMany leaves the key’s lease held'],
+      ['locks', 'deleting the value (delete or deleteMany) leaves the key’s lease held'],
+    ],
+  },
+  {
+    fixture: 'abort-leaks-waiter',
+    defect: 'an aborted wait that stays queued and takes the lease later',
+    caughtBy: [
+      ['locks', 'an aborted wait leaves no lease behind: the key is free as soon as the holder releases'],
+      ['store-locks', 'an aborted acquire leaves no lock behind: the key is free as soon as the holder releases'],
+    ],
+  },
+];
+
+/** True when `name` (a full name below the module) is `check`. */
+function isCheck(name: string, [group, rule]: Check): boolean {
+  return name.startsWith(`${group}: `) && name.endsWith(` > ${rule}`);
+}
+
+function resultsOf(run: CliRun, module: string): CheckResult[] {
+  return run.report?.results.filter((result) => result.module === module) ?? [];
+}
+
+const modulePath = (fixture: string): string => `defects/${fixture}.ts`;
+
+describe('the suite catches planted defects', () => {
+  // Two command runs share the defect fixtures (fewer vite start-ups); the control runs alongside.
+  const half = Math.ceil(DEFECTS.length / 2);
+  const batches = [DEFECTS.slice(0, half), DEFECTS.slice(half)];
+  const runs = new Map<string, CliRun>();
+  let control: CliRun | undefined;
+
+  beforeAll(async () => {
+    const [controlRun, ...batchRuns] = await Promise.all([
+      runCli(['control.ts']),
+      ...batches.map((batch) => runCli(batch.map(({ fixture }) => modulePath(fixture)))),
+    ]);
+    control = controlRun;
+    batchRuns.forEach((run, i) => batches[i]?.forEach(({ fixture }) => runs.set(fixture, run)));
+  }, 300_000);
+
+  it('passes the defect-free wrapper every defect fixture builds on (control)', () => {
+    expect(control?.failed, control?.stdout).toStrictEqual([]);
+    expect(control?.code).toBe(0);
+    expect(control?.report?.passed).toBeGreaterThanOrEqual(120);
+  });
+
+  it('ends every run with the counts line and a failing exit code', () => {
+    for (const run of new Set(runs.values())) {
+      expect(run.lastLine).toBe(`${run.report?.passed} passed, ${run.report?.failed} failed`);
+      expect(run.code).toBe(1);
+    }
+  });
+
+  for (const { fixture, defect, caughtBy } of DEFECTS) {
+    it(`catches ${defect} (${fixture})`, () => {
+      const run = runs.get(fixture);
+      const results = run === undefined ? [] : resultsOf(run, modulePath(fixture));
+      expect(results.length, run?.stderr).toBeGreaterThan(0);
+      const failed = results.filter((result) => result.state === 'failed').map((result) => result.name);
+      const missed = caughtBy.filter((check) => !failed.some((name) => isCheck(name, check))).map(([group, rule]) => `${group} > ${rule}`);
+      expect(missed, `checks that did not catch the defect; the failed checks were:\n${failed.join('\n')}`).toStrictEqual([]);
+      expect(results.filter((result) => result.state === 'passed').length, 'the rest of the selected groups still ran').toBeGreaterThan(0);
+    });
+  }
+});
