@@ -15,6 +15,8 @@ export interface ResolvedConfig {
   readonly operationTimeoutMs: number;
   readonly maxKeyBytes: number | undefined;
   readonly maxValueBytes: number | undefined;
+  /** The backend's expiry granularity; above 1 ms, deletes first check the envelope's expiry. */
+  readonly ttlResolutionMs: number;
 }
 
 /** What a lock needs from its store. */

@@ -173,6 +173,22 @@ describe('data calls', () => {
     expect(backend.data.has(sha1KeyMangler('k'))).toBe(true);
   });
 
+  it('treats a value expired by its envelope as missing on delete, even where the backend still holds it', async () => {
+    const backend = new MapBackend({ ttlResolutionMs: 1000 });
+    backend.set = async (key: string, value: StoredValue) => {
+      backend.data.set(key, { value: value.slice(), expiresAt: Infinity });
+      return 'written' as const;
+    };
+    const { store } = await configured({}, backend);
+    await store.set('k', 'v', { ttlMs: 20 });
+    await sleep(30);
+    await expect(store.delete('k')).rejects.toBeInstanceOf(NotFoundError);
+    expect(backend.data.size).toBe(0);
+    await store.set('live', 'v');
+    await store.delete('live');
+    expect(backend.data.size).toBe(0);
+  });
+
   it('rejects invalid keys before any I/O', async () => {
     const { store, backend } = await configured();
     for (const key of ['', 1, null, undefined, {}, ['a']]) {
