@@ -18,11 +18,13 @@ export interface Opened {
 /** Wraps a codec payload with the envelope header. */
 export function seal(payload: Uint8Array, expiresAt: number | undefined): Uint8Array {
   const extra = expiresAt === undefined ? 0 : EXPIRY_BYTES;
-  const out = new Uint8Array(HEADER + extra + payload.byteLength);
+  // allocUnsafe draws small buffers from Node's shared pool (far less GC than a fresh
+  // ArrayBuffer per value); every byte is written below, so nothing uninitialised escapes.
+  const out = Buffer.allocUnsafe(HEADER + extra + payload.byteLength);
   out[0] = MAGIC;
   out[1] = VERSION;
   out[2] = expiresAt === undefined ? 0 : HAS_EXPIRY;
-  if (expiresAt !== undefined) new DataView(out.buffer).setFloat64(HEADER, expiresAt);
+  if (expiresAt !== undefined) out.writeDoubleBE(expiresAt, HEADER);
   out.set(payload, HEADER + extra);
   return out;
 }
