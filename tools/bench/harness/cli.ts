@@ -1,0 +1,110 @@
+/**
+ * The command line of the benchmark runner:
+ * `tsx tools/bench/run.ts [suite...] [--quick] [--concurrency N] [--rounds N] [--round-ms N] [--without-adapter] [--list]`.
+ *
+ * @module
+ */
+import type { RunOptions, Timing } from './types.js';
+
+/** Default timing of a full run. */
+export const FULL_TIMING: Timing = { rounds: 5, roundMs: 400, warmupMs: 200 };
+/** Default timing under `--quick`. */
+export const QUICK_TIMING: Timing = { rounds: 3, roundMs: 150, warmupMs: 75 };
+
+/** A parsed command line. */
+export interface ParsedArgs {
+  readonly suites: readonly string[];
+  readonly options: RunOptions;
+  readonly timing: Timing;
+  readonly list: boolean;
+  readonly help: boolean;
+}
+
+/** Thrown for a command line that cannot be understood. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+/** The usage text. */
+export function usage(suiteNames: readonly string[]): string {
+  return [
+    'usage: tsx tools/bench/run.ts [suite...] [options]',
+    '',
+    `suites: ${suiteNames.join(', ')} (default: all)`,
+    '',
+    'options:',
+    '  --quick              shorter and fewer rounds (a smoke run, not for quoting)',
+    '  --concurrency N      operations in flight for cases that do not pin their own',
+    '  --rounds N           measured rounds per contender (cases with their own count keep it)',
+    '  --round-ms N         length of a measured round (cases with their own length keep it)',
+    '  --without-adapter    run adapter suites even when the adapter does not export its backend yet',
+    '  --list               list the suites and exit',
+    '  --help               this text',
+  ].join('\n');
+}
+
+function positiveInteger(flag: string, text: string | undefined): number {
+  const value = Number(text);
+  if (text === undefined || !Number.isInteger(value) || value < 1)
+    throw new UsageError(`${flag} needs a positive integer, got ${text ?? 'nothing'}`);
+  return value;
+}
+
+/**
+ * Parses `argv` (without node and the script).
+ *
+ * @throws {UsageError} for unknown flags, bad numbers or unknown suites.
+ */
+export function parseArgs(argv: readonly string[], suiteNames: readonly string[]): ParsedArgs {
+  const suites: string[] = [];
+  let quick = false;
+  let withoutAdapter = false;
+  let list = false;
+  let help = false;
+  let concurrency: number | undefined;
+  let rounds: number | undefined;
+  let roundMs: number | undefined;
+  const args = [...argv];
+  while (args.length > 0) {
+    const arg = args.shift() as string;
+    const [flag, inline] =
+      arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    const value = (): string | undefined => inline ?? args.shift();
+    switch (flag) {
+      case '--quick':
+        quick = true;
+        break;
+      case '--without-adapter':
+        withoutAdapter = true;
+        break;
+      case '--list':
+        list = true;
+        break;
+      case '--help':
+      case '-h':
+        help = true;
+        break;
+      case '--concurrency':
+        concurrency = positiveInteger(flag, value());
+        break;
+      case '--rounds':
+        rounds = positiveInteger(flag, value());
+        break;
+      case '--round-ms':
+        roundMs = positiveInteger(flag, value());
+        break;
+      default:
+        if (flag.startsWith('-')) throw new UsageError(`unknown option ${flag}`);
+        if (!suiteNames.includes(flag)) throw new UsageError(`unknown suite "${flag}" (known: ${suiteNames.join(', ')})`);
+        if (!suites.includes(flag)) suites.push(flag);
+    }
+  }
+  const base = quick ? QUICK_TIMING : FULL_TIMING;
+  return {
+    suites: suites.length === 0 ? suiteNames : suites,
+    options: { quick, concurrency, withoutAdapter },
+    timing: { rounds: rounds ?? base.rounds, roundMs: roundMs ?? base.roundMs, warmupMs: base.warmupMs },
+    list,
+    help,
+  };
+}

@@ -1,0 +1,357 @@
+/**
+ * Redis suite: `KeyValueStore` over `RedisBackend` against raw ioredis and keyv's Redis
+ * adapter on the same server, and locked increments against redlock and redis-semaphore.
+ *
+ * @module
+ */
+import { randomUUID } from 'node:crypto';
+import { deserialize, serialize } from 'node:v8';
+import type { KeyValueStore } from '@latchkey/core';
+import KeyvRedis from '@keyv/redis';
+import { Redis } from 'ioredis';
+import Keyv from 'keyv';
+import Redlock, { ResourceLockedError } from 'redlock';
+import { Mutex } from 'redis-semaphore';
+import {
+  errorMessage,
+  metricAtLeast,
+  metricAtMost,
+  ratioAtLeast,
+  withTimeout,
+  type BenchCase,
+  type RoundMetrics,
+  type Suite,
+} from '../harness/index.js';
+import { closeAll, loadBackendClass, storeOver, type Closer } from './adapters.js';
+import { kvCases, latchkeyKvClient, type KvClient } from './kv-cases.js';
+import {
+  COMMAND_METRICS,
+  COUNTING_INCREMENTS,
+  INCREMENT_METRICS,
+  incrementContender,
+  type CommandCounter,
+  type Incrementer,
+} from './lock-increment.js';
+import { keyvClient } from './keyv-client.js';
+import { versions } from './packages.js';
+import { redisServer } from './servers.js';
+
+/** The options of `RedisBackend` this suite uses (API.md, "Adapters"). */
+interface RedisBackendOptions {
+  readonly url: string;
+  readonly keyPrefix?: string;
+}
+
+const RAW_PREFIX = 'bench:raw:';
+const LATCHKEY_PREFIX = 'bench:lk:';
+const KEYV_NAMESPACE = 'bench-keyv';
+const WORKERS = 128;
+const LEASE_MS = 5_000;
+const WAIT_MS = 2_000;
+const RAW = 'raw ioredis';
+const RAW_PIPELINED = 'raw ioredis, auto-pipelined';
+
+function missingValue(key: string): Error {
+  return new Error(`${key} is missing`);
+}
+
+function rawClient(redis: Redis, name: string, how: string): KvClient {
+  return {
+    name,
+    does: {
+      get: `\`redis.getBuffer(key)\` + \`v8.deserialize\` (${how})`,
+      set: '`redis.set(key, v8.serialize(value))`',
+      getMany: '`redis.mgetBuffer(...keys)` + `v8.deserialize` each',
+    },
+    fill: async (entries) => {
+      const pipeline = redis.pipeline();
+      for (const [key, value] of entries) pipeline.set(RAW_PREFIX + key, serialize(value));
+      await pipeline.exec();
+    },
+    get: async (key) => {
+      const bytes = await redis.getBuffer(RAW_PREFIX + key);
+      if (bytes === null) throw missingValue(key);
+      return deserialize(bytes) as unknown;
+    },
+    set: (key, value) => redis.set(RAW_PREFIX + key, serialize(value)),
+    getMany: async (keys) => {
+      const found = await redis.mgetBuffer(...keys.map((key) => RAW_PREFIX + key));
+      return found.map((bytes, i) => {
+        if (bytes === null) throw missingValue(keys[i] as string);
+        return deserialize(bytes) as unknown;
+      });
+    },
+  };
+}
+
+/** Total `calls` in `INFO commandstats`, without the INFO calls themselves. */
+async function commandCalls(admin: Redis): Promise<number> {
+  const stats = await admin.info('commandstats');
+  let total = 0;
+  for (const match of stats.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) if (match[1] !== 'info') total += Number(match[2]);
+  return total;
+}
+
+/**
+ * Counts the commands Redis executes during `work`: `INFO commandstats` deltas for all of them
+ * (a `redis.call` inside a Lua script counts like a command sent by a client), and `MONITOR`
+ * to tell the commands clients sent from those run inside scripts (source `lua`).
+ */
+function commandCounter(admin: Redis): CommandCounter {
+  return async (work) => {
+    const monitor = await admin.monitor();
+    const marker = `bench-marker-${randomUUID()}`;
+    let sent = 0;
+    let markerSeen: () => void = () => undefined;
+    const seen = new Promise<void>((resolve) => (markerSeen = resolve));
+    monitor.on('monitor', (_time: string, args: string[], source: string) => {
+      if (args[0]?.toLowerCase() === 'echo' && args[1] === marker) markerSeen();
+      else if (source !== 'lua' && args[0]?.toLowerCase() !== 'info') sent++;
+    });
+    try {
+      const before = await commandCalls(admin);
+      const succeeded = await work();
+      const all = (await commandCalls(admin)) - before;
+      await admin.echo(marker);
+      await withTimeout(seen, 5_000, 'MONITOR delivering the end marker');
+      if (succeeded === 0) throw new Error('no increment succeeded in the counting pass');
+      const metrics: RoundMetrics = { commandsPerOp: sent / succeeded, commandsAllPerOp: all / succeeded };
+      return metrics;
+    } finally {
+      monitor.disconnect();
+    }
+  };
+}
+
+interface Connections {
+  readonly admin: Redis;
+  readonly connect: (enableAutoPipelining?: boolean) => Redis;
+}
+
+function rawIncrementers(c: Connections): Incrementer[] {
+  const counterOf = (name: string): string => `bench:counter:${name}`;
+  const numeric = async (redis: Redis, key: string): Promise<number> => Number((await redis.get(key)) ?? Number.NaN);
+
+  const redlockClient = c.connect();
+  let redlockUnexpected: unknown;
+  const redlock = new Redlock([redlockClient], { retryCount: Math.ceil(WAIT_MS / 15), retryDelay: 10, retryJitter: 10, driftFactor: 0.01 });
+  // Redlock reports every lost vote as an 'error' event; "resource locked" is its normal busy signal.
+  redlock.on('error', (error: unknown) => {
+    if (!(error instanceof ResourceLockedError)) redlockUnexpected ??= error;
+  });
+  const semaphoreClient = c.connect();
+  const controlClient = c.connect();
+
+  return [
+    {
+      name: 'redlock',
+      does: `\`redlock.acquire([lock], ${LEASE_MS})\` (5.0.0-beta.2 on ioredis, one server, retry every 10–20 ms for ~${WAIT_MS / 1000} s), then GET/SET of the counter, \`lock.release()\``,
+      reset: async () => void (await redlockClient.set(counterOf('redlock'), 0)),
+      read: async () => {
+        if (redlockUnexpected !== undefined) throw new Error(`redlock reported: ${errorMessage(redlockUnexpected)}`);
+        return numeric(redlockClient, counterOf('redlock'));
+      },
+      increment: async (section) => {
+        const lock = await redlock.acquire(['bench:lock:redlock'], LEASE_MS);
+        section.enter();
+        try {
+          const value = await numeric(redlockClient, counterOf('redlock'));
+          await redlockClient.set(counterOf('redlock'), value + 1);
+        } finally {
+          section.exit();
+          await lock.release();
+        }
+      },
+    },
+    {
+      name: 'redis-semaphore',
+      does: `\`new Mutex(redis, lock, { lockTimeout: ${LEASE_MS}, acquireTimeout: ${WAIT_MS}, retryInterval: 10, refreshInterval: 0 })\`, acquire, GET/SET, release`,
+      reset: async () => void (await semaphoreClient.set(counterOf('semaphore'), 0)),
+      read: () => numeric(semaphoreClient, counterOf('semaphore')),
+      increment: async (section) => {
+        const mutex = new Mutex(semaphoreClient, 'bench:lock:semaphore', {
+          lockTimeout: LEASE_MS,
+          acquireTimeout: WAIT_MS,
+          retryInterval: 10,
+          refreshInterval: 0,
+        });
+        await mutex.acquire();
+        section.enter();
+        try {
+          const value = await numeric(semaphoreClient, counterOf('semaphore'));
+          await semaphoreClient.set(counterOf('semaphore'), value + 1);
+        } finally {
+          section.exit();
+          await mutex.release();
+        }
+      },
+    },
+    {
+      name: 'no lock (control)',
+      does: 'GET then SET of the counter without a lock: shows that the lost-update check catches a race',
+      reset: async () => void (await controlClient.set(counterOf('control'), 0)),
+      read: () => numeric(controlClient, counterOf('control')),
+      increment: async () => {
+        const value = await numeric(controlClient, counterOf('control'));
+        await controlClient.set(counterOf('control'), value + 1);
+      },
+    },
+  ];
+}
+
+function latchkeyIncrementer(store: KeyValueStore | string): Incrementer {
+  const does = `\`store.withLock(key, fn, { waitMs: ${WAIT_MS} })\` over \`RedisBackend\` (lease ${LEASE_MS} ms), \`store.get\` + \`store.set(key, n + 1, { lock })\` inside`;
+  if (typeof store === 'string') {
+    const fail = (): Promise<never> => Promise.reject(new Error(store));
+    return { name: 'latchkey', does, unavailable: store, reset: fail, read: fail, increment: fail };
+  }
+  const key = 'counter';
+  return {
+    name: 'latchkey',
+    does,
+    reset: () => store.set(key, 0),
+    read: () => store.get<number>(key),
+    increment: (section) =>
+      store.withLock(
+        key,
+        async (lock) => {
+          section.enter();
+          const value = await store.get<number>(key);
+          await store.set(key, value + 1, { lock });
+          section.exit();
+        },
+        { waitMs: WAIT_MS },
+      ),
+  };
+}
+
+function lockCase(c: Connections, makeLatchkeyStore: () => Promise<KeyValueStore | string>): BenchCase {
+  return {
+    name: `locked increment × ${WORKERS}`,
+    description:
+      `${WORKERS} concurrent waiters each take the lock, read a counter, write it + 1 and release; ops/s = increments/s; ` +
+      '*lost updates* = increments that completed − final counter; *failed acquisitions* = waits that ran out; ' +
+      `*handoff* = one holder leaving the critical section → the next one entering it; commands per successful increment counted in a separate untimed pass of ${COUNTING_INCREMENTS} increments ` +
+      "(*sent*: by the clients, from `MONITOR`; *incl. script-internal*: every command Redis ran, from `INFO commandstats`, so a Lua script's `redis.call`s count too)",
+    baseline: 'latchkey',
+    concurrency: WORKERS,
+    fixedConcurrency: true,
+    timing: { rounds: 3, roundMs: 1_000, warmupMs: 300 },
+    metrics: [...INCREMENT_METRICS, ...COMMAND_METRICS],
+    targets: [
+      metricAtMost('latchkey', 'lost', 0, 'latchkey: 0 lost updates'),
+      metricAtMost('latchkey', 'commandsPerOp', 6, 'latchkey: ≤ 6 commands sent per increment'),
+      metricAtLeast('no lock (control)', 'lost', 1, 'the control loses updates (the check can fail)'),
+    ],
+    setup: async () => {
+      const store = await makeLatchkeyStore();
+      const counter = commandCounter(c.admin);
+      const incrementers = [latchkeyIncrementer(store), ...rawIncrementers(c)];
+      return {
+        contenders: incrementers.map((incrementer) => incrementContender(incrementer, WORKERS, counter)),
+        teardown: async () => {
+          if (typeof store !== 'string') await store.close();
+        },
+      };
+    },
+  };
+}
+
+async function serverVersion(admin: Redis): Promise<string> {
+  const info = await admin.info('server');
+  return /redis_version:(\S+)/.exec(info)?.[1] ?? '?';
+}
+
+async function deleteBenchKeys(admin: Redis): Promise<void> {
+  for (const pattern of ['bench:*', `${KEYV_NAMESPACE}*`]) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await admin.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      if (keys.length > 0) await admin.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  }
+}
+
+/** The `redis` suite. */
+export const redisSuite: Suite = {
+  name: 'redis',
+  title: 'KeyValueStore over RedisBackend vs raw ioredis vs keyv; locks vs redlock and redis-semaphore',
+  description:
+    'The same server, loopback, the same number of operations in flight for every contender. Raw ioredis encodes with `v8.serialize` like the store does, so the difference is what the store adds ' +
+    '(key mangling, envelope, deadlines, typed errors). Targets: ≥ 0.9× raw ioredis on get/set/getMany; ≤ 6 commands per locked increment; 0 lost updates.',
+  prepare: async (options) => {
+    const loaded = await loadBackendClass<RedisBackendOptions>('@latchkey/redis', 'RedisBackend');
+    if ('missing' in loaded && !options.withoutAdapter) return { skip: loaded.missing };
+    const server = await redisServer();
+    if ('unavailable' in server) return { skip: server.unavailable };
+
+    const clients: Redis[] = [];
+    const connect = (enableAutoPipelining = false): Redis => {
+      const client = new Redis(server.url, { maxRetriesPerRequest: 1, enableAutoPipelining });
+      clients.push(client);
+      return client;
+    };
+    const closers: Closer[] = [];
+    const teardown = async (): Promise<void> => {
+      await closeAll([
+        ...[...closers].reverse(),
+        ['the ioredis connections', () => Promise.all(clients.map((c) => c.quit().catch(() => c.disconnect())))],
+        ['the server', () => server.stop()],
+      ]);
+    };
+    try {
+      const admin = connect();
+      const raw = connect();
+      const pipelined = connect(true);
+      const keyvStore = new KeyvRedis(server.url);
+      const keyv = new Keyv({ store: keyvStore, namespace: KEYV_NAMESPACE });
+      closers.push(['keyv', () => keyv.disconnect()]);
+      if (!server.dedicated) closers.push(['deleting the bench keys', () => deleteBenchKeys(admin)]);
+
+      const makeLatchkeyStore = async (): Promise<KeyValueStore | string> => {
+        if ('missing' in loaded) return loaded.missing;
+        try {
+          return await storeOver('redis', new loaded.backend({ url: server.url, keyPrefix: LATCHKEY_PREFIX }));
+        } catch (error) {
+          return `RedisBackend could not be set up: ${errorMessage(error)}`;
+        }
+      };
+      const sharedStore = await makeLatchkeyStore();
+      if (typeof sharedStore !== 'string') closers.push(['the latchkey store', () => sharedStore.close()]);
+
+      const connections: Connections = { admin, connect };
+      const atLeast90 = [ratioAtLeast('latchkey', RAW, 0.9)];
+      return {
+        notes: [
+          `server: ${server.origin}, Redis ${await serverVersion(admin)}`,
+          `clients: ${versions('ioredis', 'keyv', '@keyv/redis', 'redlock', 'redis-semaphore')}`,
+          "every contender has its own connection(s); keyv's Redis adapter runs on node-redis, not ioredis",
+        ],
+        cases: [
+          ...kvCases({
+            baseline: RAW,
+            clients: [
+              latchkeyKvClient(sharedStore, '`RedisBackend`'),
+              rawClient(raw, RAW, 'default ioredis client: what you would write by hand'),
+              rawClient(
+                pipelined,
+                RAW_PIPELINED,
+                'ioredis with `enableAutoPipelining: true`, which batches the commands of one tick into one write',
+              ),
+              keyvClient(keyv, '@keyv/redis on node-redis'),
+            ],
+            concurrency: 32,
+            batchConcurrency: 8,
+            targets: { get: atLeast90, set: atLeast90, getMany: atLeast90 },
+          }),
+          lockCase(connections, makeLatchkeyStore),
+        ],
+        teardown,
+      };
+    } catch (error) {
+      await teardown();
+      throw error;
+    }
+  },
+};
