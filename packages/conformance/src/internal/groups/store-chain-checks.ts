@@ -59,7 +59,9 @@ export function registerStoreChainChecks(env: ConformanceEnvironment): void {
       await store.set(key, 1);
       await store.get(key);
       await store.delete(key);
-      expect(recorder.methods).toStrictEqual(['set', 'get', 'delete']);
+      // Backends with coarse expiry get one read before a delete (an expired value is missing).
+      const readBeforeDelete = env.capabilities.ttlResolutionMs > 1 ? ['get'] : [];
+      expect(recorder.methods).toStrictEqual(['set', 'get', ...readBeforeDelete, 'delete']);
     });
 
     check('proxies see mangled keys and encoded bytes, never user keys or values', async (h) => {

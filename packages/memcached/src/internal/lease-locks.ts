@@ -1,0 +1,212 @@
+import { randomUUID } from 'node:crypto';
+import { BackendError, type DeleteOutcome, type Lease, type WriteOutcome } from '@latchkey/core';
+import type { Operation } from './operation.js';
+import { ALREADY_EXPIRED, leaseExptime } from './expiry.js';
+import { ItemFlags, requests, Status, statusText, type Reply } from './protocol.js';
+import type { Route } from './router.js';
+
+/** How often a step that lost a race (the item changed under it) is retried. */
+const MAX_RACES = 8;
+const EMPTY = new Uint8Array(0);
+
+/** What the backend remembers about a lease it granted (not needed for correctness). */
+interface LeaseState {
+  /** The lock item's CAS after our last add/extend: lets release and extend skip a read. */
+  lockCas: bigint | undefined;
+  /** The CAS of the placeholder added at acquire, to delete it on release if nobody wrote. */
+  readonly placeholderCas: bigint | undefined;
+}
+
+/** A typed error for an unexpected response status. */
+export function statusError(what: string, route: Route, reply: Reply): BackendError {
+  const detail = reply.value.length > 0 && reply.value.length < 200 ? ` (${reply.value.toString('latin1')})` : '';
+  return new BackendError(`memcached ${route.channel.name}: ${what} of "${route.dataKey}" failed: ${statusText(reply.status)}${detail}.`);
+}
+
+/**
+ * Lease locks on memcached, built from its compare-and-swap (CAS) values.
+ *
+ * - **Acquire**: `add` of the lock item (value: a fresh owner token, expiry: the lease
+ *   rounded up to whole seconds plus one tick), then the server's fence counter is
+ *   incremented and the data item's CAS is bumped (an empty `append`, or an empty placeholder
+ *   item when the key is missing). The bump is the fence: any holder that read the data
+ *   item's CAS before it can no longer write.
+ * - **Locked write/delete**: one pipelined round trip reads the data item's CAS and then the
+ *   lock item; if the lock item no longer carries this lease's token the result is
+ *   `lease-lost`, otherwise the write is a `set`/`delete` with that CAS (or an `add` when the
+ *   item is missing), so it applies only if the item is unchanged since the check.
+ * - **Release/extend**: `delete`/`set` of the lock item with its CAS, re-read (and checked for
+ *   our token) when the CAS moved; never touches another holder's lock item.
+ */
+export class LeaseLocks {
+  readonly #states = new WeakMap<Lease, LeaseState>();
+
+  /** One try at the lease: the lease, or `undefined` when another owner holds the key. */
+  async tryAcquire(route: Route, leaseMs: number, op: Operation): Promise<Lease | undefined> {
+    const token = randomUUID();
+    const acquiredAt = performance.now();
+    const exptime = leaseExptime(leaseMs, Date.now());
+    const [added] = (await route.channel.send([requests.add(route.lockKey, Buffer.from(token, 'latin1'), ItemFlags.lock, exptime)])) as [Reply];
+    if (added.status === Status.exists || added.status === Status.notStored) return undefined;
+    if (added.status !== Status.ok) throw statusError('adding the lock item', route, added);
+    try {
+      if (added.cas === 0n) {
+        throw new BackendError(`memcached ${route.channel.name} runs without CAS values (-C); lease locks need them.`);
+      }
+      op.check();
+      const [fence, bump] = (await route.channel.send([requests.increment(route.fenceKey, initialFence()), requests.touchCas(route.dataKey)])) as [Reply, Reply];
+      if (fence.status !== Status.ok || fence.value.length !== 8) throw statusError('incrementing the fence counter', route, fence);
+      const placeholderCas = bump.status === Status.ok ? undefined : await this.#fenceMissing(route, bump, exptime, op);
+      const lease: Lease = Object.freeze({ key: route.key, token, fencingToken: fence.value.readBigUInt64BE(0), acquiredAt });
+      this.#states.set(lease, { lockCas: added.cas, placeholderCas });
+      return lease;
+    } catch (error) {
+      // We hold the lock item but cannot hand out the lease: give it back (best effort; it
+      // lapses by itself otherwise).
+      route.channel.send([requests.delete(route.lockKey, added.cas)]).catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** Frees the key if `lease` still holds it. */
+  async release(route: Route, lease: Lease, op: Operation): Promise<boolean> {
+    const state = this.#states.get(lease);
+    let cas = state?.lockCas;
+    // An untouched placeholder stands for "missing"; delete it with its CAS so it goes only if
+    // nobody wrote since (a later holder's fence bump changes the CAS too).
+    let extra = state?.placeholderCas === undefined ? [] : [requests.delete(route.dataKey, state.placeholderCas)];
+    for (let race = 0; race < MAX_RACES; race++) {
+      op.check();
+      if (cas === undefined) {
+        cas = await this.#ownedLockCas(route, lease);
+        if (cas === undefined) return false;
+      }
+      const [deleted] = (await route.channel.send([requests.delete(route.lockKey, cas), ...extra])) as [Reply];
+      extra = [];
+      if (deleted.status === Status.ok) {
+        this.#states.delete(lease);
+        return true;
+      }
+      if (deleted.status === Status.notFound) return false;
+      if (deleted.status !== Status.exists) throw statusError('deleting the lock item', route, deleted);
+      cas = undefined;
+    }
+    throw raceError(route, 'release');
+  }
+
+  /** Renews `lease` for `leaseMs` from now if it still holds the key. */
+  async extend(route: Route, lease: Lease, leaseMs: number, op: Operation): Promise<boolean> {
+    const state = this.#states.get(lease);
+    let cas = state?.lockCas;
+    const exptime = leaseExptime(leaseMs, Date.now());
+    for (let race = 0; race < MAX_RACES; race++) {
+      op.check();
+      if (cas === undefined) {
+        cas = await this.#ownedLockCas(route, lease);
+        if (cas === undefined) return false;
+      }
+      const [renewed] = (await route.channel.send([requests.set(route.lockKey, Buffer.from(lease.token, 'latin1'), ItemFlags.lock, exptime, cas)])) as [Reply];
+      if (renewed.status === Status.ok) {
+        if (state !== undefined) state.lockCas = renewed.cas;
+        return true;
+      }
+      if (renewed.status === Status.notFound) return false;
+      if (renewed.status !== Status.exists) throw statusError('renewing the lock item', route, renewed);
+      cas = undefined;
+    }
+    throw raceError(route, 'extend');
+  }
+
+  /**
+   * Writes `value` (or, for an `exptime` of {@link ALREADY_EXPIRED}, removes the key) only
+   * while `lease` holds the key.
+   */
+  async set(route: Route, value: Uint8Array, flags: number, exptime: number, lease: Lease, op: Operation): Promise<WriteOutcome> {
+    for (let race = 0; race < MAX_RACES; race++) {
+      op.check();
+      // Reading the CAS (by bumping it) before checking the lock is what makes the check
+      // hold until the write: a later holder's acquire bumps the CAS again.
+      const [current, lock] = (await route.channel.send([requests.touchCas(route.dataKey), requests.get(route.lockKey)])) as [Reply, Reply];
+      if (!this.#owns(lease, lock)) return 'lease-lost';
+      const exists = current.status === Status.ok;
+      if (!exists && current.status !== Status.notStored) throw statusError('reading the CAS', route, current);
+      op.check();
+      let write: Reply;
+      if (exptime === ALREADY_EXPIRED) {
+        if (!exists) return 'written';
+        [write] = (await route.channel.send([requests.delete(route.dataKey, current.cas)])) as [Reply];
+      } else {
+        const request = exists ? requests.set(route.dataKey, value, flags, exptime, current.cas) : requests.add(route.dataKey, value, flags, exptime);
+        [write] = (await route.channel.send([request])) as [Reply];
+      }
+      if (write.status === Status.ok) return 'written';
+      if (!isLostRace(write)) throw statusError('the locked write', route, write);
+    }
+    throw raceError(route, 'locked write');
+  }
+
+  /** Deletes the key only while `lease` holds it. */
+  async delete(route: Route, lease: Lease, op: Operation): Promise<DeleteOutcome> {
+    for (let race = 0; race < MAX_RACES; race++) {
+      op.check();
+      const [current, lock] = (await route.channel.send([requests.get(route.dataKey), requests.get(route.lockKey)])) as [Reply, Reply];
+      if (!this.#owns(lease, lock)) return 'lease-lost';
+      if (current.status === Status.notFound || (current.status === Status.ok && current.flags === ItemFlags.placeholder)) return 'missing';
+      if (current.status !== Status.ok) throw statusError('reading the CAS', route, current);
+      op.check();
+      const [deleted] = (await route.channel.send([requests.delete(route.dataKey, current.cas)])) as [Reply];
+      if (deleted.status === Status.ok) return 'deleted';
+      if (!isLostRace(deleted)) throw statusError('the locked delete', route, deleted);
+    }
+    throw raceError(route, 'locked delete');
+  }
+
+  /** After a fence bump found no data item: add an empty placeholder to carry the CAS. */
+  async #fenceMissing(route: Route, bump: Reply, exptime: number, op: Operation): Promise<bigint | undefined> {
+    let last = bump;
+    for (let race = 0; race < MAX_RACES; race++) {
+      if (last.status !== Status.notStored) throw statusError('bumping the CAS', route, last);
+      op.check();
+      const [added] = (await route.channel.send([requests.add(route.dataKey, EMPTY, ItemFlags.placeholder, exptime)])) as [Reply];
+      if (added.status === Status.ok) return added.cas;
+      if (added.status !== Status.exists && added.status !== Status.notStored) throw statusError('adding the placeholder', route, added);
+      // Someone wrote the key in between: bump that item instead.
+      op.check();
+      [last] = (await route.channel.send([requests.touchCas(route.dataKey)])) as [Reply];
+      if (last.status === Status.ok) return undefined;
+    }
+    throw raceError(route, 'acquire');
+  }
+
+  /** The lock item's current CAS if it carries `lease`'s token, else `undefined`. */
+  async #ownedLockCas(route: Route, lease: Lease): Promise<bigint | undefined> {
+    const [lock] = (await route.channel.send([requests.get(route.lockKey)])) as [Reply];
+    if (!this.#owns(lease, lock)) return undefined;
+    const state = this.#states.get(lease);
+    if (state !== undefined) state.lockCas = lock.cas;
+    return lock.cas;
+  }
+
+  #owns(lease: Lease, lock: Reply): boolean {
+    if (lock.status === Status.notFound) return false;
+    if (lock.status !== Status.ok) throw new BackendError(`memcached: reading a lock item failed: ${statusText(lock.status)}.`);
+    return lock.flags === ItemFlags.lock && lock.value.toString('latin1') === lease.token;
+  }
+}
+
+/**
+ * The fence counter's value when it has to be created (first use, or after the server lost
+ * it): the current time in microseconds, so tokens keep increasing across a counter loss as
+ * long as clocks are roughly right and fewer than a million locks a second were taken.
+ */
+function initialFence(): bigint {
+  return BigInt(Date.now()) * 1000n;
+}
+
+function isLostRace(reply: Reply): boolean {
+  return reply.status === Status.exists || reply.status === Status.notFound || reply.status === Status.notStored;
+}
+
+function raceError(route: Route, what: string): BackendError {
+  return new BackendError(`memcached ${route.channel.name}: ${what} on "${route.dataKey}" kept losing races with concurrent writers; gave up after ${MAX_RACES} tries.`);
+}

@@ -1,0 +1,135 @@
+import { Utils } from 'memjs';
+
+/** Binary-protocol opcodes the backend sends. */
+export const Opcode = {
+  get: 0x00,
+  set: 0x01,
+  add: 0x02,
+  delete: 0x04,
+  increment: 0x05,
+  append: 0x0e,
+} as const;
+
+/** Binary-protocol response statuses the backend tells apart. */
+export const Status = {
+  ok: 0x0000,
+  notFound: 0x0001,
+  exists: 0x0002,
+  tooLarge: 0x0003,
+  notStored: 0x0005,
+  nonNumeric: 0x0006,
+} as const;
+
+const STATUS_TEXT: Readonly<Record<number, string>> = {
+  0x0001: 'key not found',
+  0x0002: 'key exists',
+  0x0003: 'value too large',
+  0x0004: 'invalid arguments',
+  0x0005: 'item not stored',
+  0x0006: 'incr/decr on a non-numeric value',
+  0x0008: 'authentication error',
+  0x0081: 'unknown command',
+  0x0082: 'out of memory',
+  0x0083: 'not supported',
+  0x0084: 'internal error',
+  0x0085: 'busy',
+  0x0086: 'temporary failure',
+};
+
+/** A human-readable name of a response status. */
+export function statusText(status: number): string {
+  return STATUS_TEXT[status] ?? `status 0x${status.toString(16).padStart(4, '0')}`;
+}
+
+/**
+ * Item flags. memcached stores 32 opaque flag bits per item and returns them with every get;
+ * the backend uses them to tell its own items apart from user values without touching the
+ * value bytes.
+ */
+export const ItemFlags = {
+  /** A user value. */
+  value: 0,
+  /** A lock item (value: the owner token). */
+  lock: 0x4c4b0001,
+  /**
+   * An empty item added by `acquireLock` when the data key was missing, so that the lease
+   * has a CAS value to fence; reads treat it as missing.
+   */
+  placeholder: 0x4c4b0002,
+} as const;
+
+/** One request to send. */
+export interface Request {
+  readonly opcode: number;
+  /** The stored key (ASCII; validated by the key scheme). */
+  readonly key: string;
+  readonly extras?: Buffer;
+  readonly value?: Uint8Array;
+  /** Compare-and-swap value: the request applies only if the item's CAS still equals it. */
+  readonly cas?: bigint;
+}
+
+/** One response, reduced to what the backend reads. */
+export interface Reply {
+  readonly status: number;
+  readonly cas: bigint;
+  /** The item flags (gets only; 0 otherwise). */
+  readonly flags: number;
+  /** The response body: the value of a get, the counter of an increment, an error text. */
+  readonly value: Buffer;
+}
+
+const EMPTY = Buffer.alloc(0);
+
+/**
+ * Encodes `request` with memjs's own request builder, then fills in the CAS field of the
+ * header, which memjs's builder leaves zero.
+ */
+export function encodeRequest(request: Request, opaque: number): Buffer {
+  const value = request.value === undefined ? EMPTY : Buffer.from(request.value.buffer, request.value.byteOffset, request.value.byteLength);
+  const buffer = Utils.makeRequestBuffer(request.opcode, Buffer.from(request.key, 'latin1'), request.extras ?? EMPTY, value, opaque);
+  if (request.cas !== undefined) buffer.writeBigUInt64BE(request.cas, 16);
+  return buffer;
+}
+
+/** Extras of set/add: item flags and expiry. */
+export function storageExtras(flags: number, exptime: number): Buffer {
+  const extras = Buffer.alloc(8);
+  extras.writeUInt32BE(flags, 0);
+  extras.writeUInt32BE(exptime, 4);
+  return extras;
+}
+
+/**
+ * Extras of increment: amount, the initial value when the item is missing (64-bit, which
+ * memjs's own helper cannot write), and the expiry of a created item.
+ */
+export function incrementExtras(amount: bigint, initial: bigint, exptime: number): Buffer {
+  const extras = Buffer.alloc(20);
+  extras.writeBigUInt64BE(amount, 0);
+  extras.writeBigUInt64BE(initial, 8);
+  extras.writeUInt32BE(exptime, 16);
+  return extras;
+}
+
+/** Builders for the requests the backend sends. */
+export const requests = {
+  get: (key: string): Request => ({ opcode: Opcode.get, key }),
+  set: (key: string, value: Uint8Array, flags: number, exptime: number, cas?: bigint): Request => ({
+    opcode: Opcode.set,
+    key,
+    value,
+    extras: storageExtras(flags, exptime),
+    ...(cas === undefined ? {} : { cas }),
+  }),
+  add: (key: string, value: Uint8Array, flags: number, exptime: number): Request => ({
+    opcode: Opcode.add,
+    key,
+    value,
+    extras: storageExtras(flags, exptime),
+  }),
+  delete: (key: string, cas?: bigint): Request => ({ opcode: Opcode.delete, key, ...(cas === undefined ? {} : { cas }) }),
+  /** Appending nothing changes no byte of the item but gives it a new CAS value. */
+  touchCas: (key: string): Request => ({ opcode: Opcode.append, key }),
+  increment: (key: string, initial: bigint): Request => ({ opcode: Opcode.increment, key, extras: incrementExtras(1n, initial, 0) }),
+};
