@@ -1,0 +1,152 @@
+/**
+ * Turns the results of `npm run bench` into `docs/PERFORMANCE.md` and
+ * `docs/performance-chart.svg`:
+ *
+ *   npx tsx tools/bench/report/generate.ts [--from <results dir>] [--out <docs dir>]
+ *
+ * `--from` defaults to `.bench-results` and `--out` to `docs`, both at the repository root;
+ * relative paths given on the command line are taken from the current directory.
+ *
+ * @module
+ */
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+import { format, resolveConfig } from 'prettier';
+import { REPO_ROOT, RESULTS_DIR, type SuiteResult, type Timing } from '../harness/index.js';
+import { chartData } from './chart-data.js';
+import { renderChart } from './chart.js';
+import { loadResults } from './load.js';
+import { renderDocument } from './markdown.js';
+import { dateText, rangeText, runInfo } from './run-info.js';
+import { packageVersions } from './versions.js';
+
+const DOCUMENT = 'PERFORMANCE.md';
+const CHART = 'performance-chart.svg';
+
+const USAGE = [
+  'usage: npx tsx tools/bench/report/generate.ts [--from <results dir>] [--out <docs dir>]',
+  '',
+  `  --from DIR   where npm run bench wrote <suite>.json (default: ${relative(process.cwd(), RESULTS_DIR) || '.'})`,
+  `  --out DIR    where ${DOCUMENT} and ${CHART} go (default: ${relative(process.cwd(), join(REPO_ROOT, 'docs')) || '.'})`,
+].join('\n');
+
+interface Arguments {
+  readonly from: string;
+  readonly out: string;
+}
+
+/** Thrown for a command line that cannot be understood (exit code 2). */
+class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+function parse(argv: readonly string[]): Arguments | 'help' {
+  let from = RESULTS_DIR;
+  let out = join(REPO_ROOT, 'docs');
+  const args = [...argv];
+  while (args.length > 0) {
+    const arg = args.shift() as string;
+    const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
+    if (flag === '--help' || flag === '-h') return 'help';
+    if (flag !== '--from' && flag !== '--out') throw new UsageError(`unknown argument ${arg}`);
+    const value = inline ?? args.shift();
+    if (value === undefined || value.length === 0) throw new UsageError(`${flag} needs a folder`);
+    if (flag === '--from') from = resolve(value);
+    else out = resolve(value);
+  }
+  return { from, out };
+}
+
+/** A path as a reader at the repository root would type it. */
+function shown(path: string): string {
+  const fromRoot = relative(REPO_ROOT, path);
+  return fromRoot.length > 0 && !fromRoot.startsWith('..') && !isAbsolute(fromRoot) ? fromRoot : path;
+}
+
+function chartSubtitle(suites: readonly SuiteResult[]): string[] {
+  const run = runInfo(suites);
+  const parts: string[] = [];
+  const second: string[] = [];
+  parts.push(run.started === undefined ? 'no suite ran' : `npm run bench, ${dateText(run.started)}`);
+  if (run.node.length > 0) parts.push(`Node ${run.node.join(', ')}`);
+  if (run.machines.length > 0) parts.push(run.machines.join('; '));
+  if (run.stealPct !== undefined) second.push(`shared VM, ${rangeText(run.stealPct)} CPU steal`);
+  const rounds = (t: Timing): string => `${t.rounds}\u00a0×\u00a0${t.roundMs}\u00a0ms`;
+  const timing = run.timings.map(rounds).join('; ');
+  const exceptions = run.caseTimings.map((e) => `${e.cases.join(', ')}: ${rounds(e.timing)}`);
+  if (timing.length > 0)
+    second.push(`medians of ${timing} rounds per contender${exceptions.length > 0 ? ` (${exceptions.join('; ')})` : ''}`);
+  if (run.quickSuites.length > 0) second.push('SMOKE RUN (--quick), not for quoting');
+  return [parts.join(' · '), second.join(' · ')].filter((l) => l.length > 0);
+}
+
+/** Says which server the mongo figures come from (FerretDB is not MongoDB). */
+function mongoServerNote(suites: readonly SuiteResult[]): string {
+  const server = suites.find((s) => s.name === 'mongo' && s.skipped === undefined)?.notes.find((n) => n.startsWith('server:'));
+  if (server === undefined) return '';
+  return /ferretdb/i.test(server)
+    ? ' mongo ran on FerretDB 1.x (SQLite), not MongoDB: its ratios speak only for the client side.'
+    : ` mongo: ${server.replace(/^server:\s*/, '')}.`;
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  let args: Arguments | 'help';
+  try {
+    args = parse(argv);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    process.stderr.write(`${error.message}\n\n${USAGE}\n`);
+    return 2;
+  }
+  if (args === 'help') {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (!statSync(args.from, { throwIfNoEntry: false })?.isDirectory()) {
+    process.stderr.write(`no results folder at ${args.from}: run \`npm run bench\` first (or pass --from <dir>)\n`);
+    return 1;
+  }
+  const loaded = loadResults(args.from);
+  const results = loaded.flatMap((s) => (s.kind === 'ok' ? [s.result] : []));
+  const resultsDir = shown(args.from);
+  const document = renderDocument({
+    suites: loaded,
+    run: runInfo(results),
+    versions: packageVersions(REPO_ROOT, results),
+    resultsDir,
+    chartFile: CHART,
+  });
+  const data = chartData(results);
+  const chart = renderChart(data, {
+    subtitle: chartSubtitle(results),
+    footnotes: [
+      `Source: ${resultsDir}/*.json, written by npm run bench; drawn by npx tsx tools/bench/report/generate.ts. ` +
+        'Loopback servers on the same cores as the clients; compare ratios rather than absolute rates, and see PERFORMANCE.md for the ' +
+        'spread of every figure and the caveats.' +
+        mongoServerNote(results),
+    ],
+  });
+  mkdirSync(args.out, { recursive: true });
+  const documentPath = join(args.out, DOCUMENT);
+  // Formatted as `npm run format` would, so that formatting the repository leaves the file alone.
+  const config = (await resolveConfig(documentPath)) ?? {};
+  writeFileSync(documentPath, await format(document, { ...config, filepath: documentPath }));
+  writeFileSync(join(args.out, CHART), chart);
+
+  for (const suite of loaded) {
+    const status =
+      suite.kind !== 'ok'
+        ? `${suite.kind}: ${suite.reason}`
+        : suite.result.skipped !== undefined
+          ? `skipped: ${suite.result.skipped}`
+          : `${suite.result.cases.length} cases`;
+    process.stderr.write(`${suite.name.padEnd(10)} ${status}\n`);
+  }
+  process.stderr.write(
+    `wrote ${shown(join(args.out, DOCUMENT))} and ${shown(join(args.out, CHART))} ` +
+      `(chart: ${data.groups.length} operation groups, ${data.lockRows.length} lock rows)\n`,
+  );
+  return 0;
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,425 @@
+/**
+ * `docs/PERFORMANCE.md`: how to regenerate it, the run (machine, versions, timing, load), the
+ * goals at a glance, one section per suite with its tables and checked goals, and the caveats.
+ * Every figure comes from the results files; a suite without results says why.
+ *
+ * @module
+ */
+import { formatMs, formatNumber, formatRate, type CaseResult, type ContenderResult } from '../harness/index.js';
+import type { LoadedSuite } from './load.js';
+import { dateText, rangeText, timingText, type RunInfo } from './run-info.js';
+import {
+  ACQUIRE_FAILURES_KEY,
+  ALL_COMMANDS_KEY,
+  checkCase,
+  goalsOfSuite,
+  isLockCase,
+  SENT_KEY,
+  unmatchedGoals,
+  type CheckedTarget,
+  type Verdict,
+} from './targets.js';
+import type { PackageVersion } from './versions.js';
+
+/** The commands a reader runs to reproduce the document. */
+export const REGENERATE_COMMANDS = ['npm run bench', 'npx tsx tools/bench/report/generate.ts'] as const;
+
+/** What the document is built from. */
+export interface DocumentInput {
+  readonly suites: readonly LoadedSuite[];
+  readonly run: RunInfo;
+  readonly versions: readonly PackageVersion[];
+  /** The results folder as the reader should type it (`.bench-results`). */
+  readonly resultsDir: string;
+  /** The chart's file name, relative to the document. */
+  readonly chartFile: string;
+}
+
+/** Clearer column names for the command counts than the harness's short ones. */
+const METRIC_LABELS: Readonly<Record<string, string>> = {
+  [SENT_KEY]: 'commands sent by clients / increment',
+  [ALL_COMMANDS_KEY]: 'commands incl. those inside Lua scripts / increment',
+};
+
+function cell(content: string): string {
+  return content.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+}
+
+function tableRow(cells: readonly string[]): string {
+  return `| ${cells.map(cell).join(' | ')} |`;
+}
+
+function table(headers: readonly string[], rows: readonly (readonly string[])[], alignRight: (index: number) => boolean): string[] {
+  return [tableRow(headers), `| ${headers.map((_, i) => (alignRight(i) ? '---:' : '---')).join(' | ')} |`, ...rows.map(tableRow)];
+}
+
+function mark(verdict: Verdict): string {
+  return verdict.status === 'pass' ? '✅' : verdict.status === 'fail' ? '❌' : '⚪';
+}
+
+function measuredText(verdict: Verdict): string {
+  if (verdict.status === 'not measured') return `not measured: ${verdict.reason}`;
+  return verdict.source === 'derived' ? `${verdict.measured} (derived†)` : verdict.measured;
+}
+
+function goalLine(target: CheckedTarget): string {
+  const verdict = target.verdict;
+  if (verdict.status === 'not measured') return `- ${mark(verdict)} goal ${target.label}: *not measured* (${verdict.reason})`;
+  const [value, ...rest] = measuredText(verdict).split('; ');
+  return `- ${mark(verdict)} goal ${target.label}: **${value ?? ''}**${rest.map((r) => `; ${r}`).join('')}`;
+}
+
+function utc(iso: string): string {
+  return iso
+    .replace('T', ' ')
+    .replace(/\.\d+Z$/, ' UTC')
+    .replace(/Z$/, ' UTC');
+}
+
+function notRunReason(loaded: LoadedSuite): string | undefined {
+  if (loaded.kind !== 'ok')
+    return loaded.kind === 'missing' ? `not run: ${loaded.reason}` : `not usable: the results file could not be read (${loaded.reason})`;
+  if (loaded.result.skipped !== undefined) return `not run: ${loaded.result.skipped}`;
+  if (loaded.result.error !== undefined && loaded.result.cases.length === 0) return `failed: ${loaded.result.error}`;
+  return undefined;
+}
+
+function runSection(input: DocumentInput): string[] {
+  const { run } = input;
+  const lines: string[] = ['## The run', ''];
+  const rows: string[][] = [];
+  rows.push(['date', run.started === undefined ? 'no suite ran' : dateText(run.started)]);
+  rows.push(['machine', run.machines.length === 0 ? 'not recorded' : run.machines.join('; ')]);
+  rows.push(['Node.js', run.node.length === 0 ? 'not recorded' : run.node.join(', ')]);
+  const timing = run.timings.map(timingText).join('; ');
+  const caseTimings = run.caseTimings.map((e) => `${e.cases.join(', ')}: ${timingText(e.timing)}`).join('; ');
+  rows.push([
+    'rounds',
+    `${timing.length === 0 ? 'not recorded' : `every contender: ${timing}`}${caseTimings.length === 0 ? '' : `; except ${caseTimings}`}. ` +
+      'Rounds are interleaved: round r runs every contender of a case once, in an order rotated by r.',
+  ]);
+  rows.push([
+    'runs',
+    'one `npm run bench`; each rate is the median of its rounds, each ratio the median of the per-round ratios to the baseline (rounds paired)',
+  ]);
+  const load: string[] = [];
+  if (run.busyPct !== undefined) load.push(`CPUs ${rangeText(run.busyPct)} busy`);
+  if (run.stealPct !== undefined) load.push(`${rangeText(run.stealPct)} of CPU time stolen by the hypervisor`);
+  if (run.load1 !== undefined) load.push(`1-minute load average ${rangeText(run.load1, 2, '')} at the suites' starts`);
+  rows.push(['machine load', load.length === 0 ? 'not recorded' : `while the suites ran: ${load.join('; ')} (per suite below)`]);
+  for (const [what, value] of rows) lines.push(`- **${what}**: ${value}`);
+  lines.push('');
+
+  lines.push('### Suites', '');
+  const suiteRows = input.suites.map((loaded): string[] => {
+    const reason = notRunReason(loaded);
+    if (loaded.kind !== 'ok' || reason !== undefined) return [`\`${loaded.name}\``, reason ?? '', '', '', '', ''];
+    const r = loaded.result;
+    const status = [
+      'ran',
+      ...(r.environment.quick ? ['with --quick (not for quoting)'] : []),
+      ...(r.error === undefined ? [] : [`with an error: ${r.error}`]),
+      ...(r.cases.some((c) => c.error !== undefined) ? ['(a case failed)'] : []),
+    ].join(' ');
+    return [
+      `\`${r.name}\``,
+      status,
+      utc(r.environment.startedAt),
+      r.environment.loadAverage.map((l) => l.toFixed(2)).join(' / '),
+      r.machine === undefined ? 'not recorded' : `${r.machine.busyPct.toFixed(0)}%`,
+      r.machine === undefined ? 'not recorded' : `${r.machine.stealPct.toFixed(0)}%`,
+    ];
+  });
+  lines.push(
+    ...table(['suite', 'status', 'started', 'load average at start (1 / 5 / 15 min)', 'CPUs busy', 'CPU stolen'], suiteRows, (i) => i >= 4),
+    '',
+  );
+
+  lines.push('### Package versions', '');
+  const versionRows = input.versions.map((v) => {
+    const recorded = v.recorded.length === 0 ? '—' : v.recorded.join(', ');
+    const differs = v.installed !== undefined && v.recorded.length > 0 && (v.recorded.length > 1 || v.recorded[0] !== v.installed);
+    return [`\`${v.name}\``, v.installed ?? 'not installed', differs ? `${recorded} ⚠ differs from the installed version` : recorded];
+  });
+  lines.push(...table(['package', 'installed (node_modules)', 'recorded by the suites at run time'], versionRows, () => false), '');
+  lines.push(
+    'Server versions are in each suite\'s notes below. "—": the suites that ran do not name the package in their notes ' +
+      '(msgpackr is used by the codec suite; suites that did not run record nothing).',
+    '',
+  );
+  return lines;
+}
+
+function goalsSection(input: DocumentInput, checked: readonly CheckedTarget[]): string[] {
+  const lines: string[] = ['## Goals at a glance', ''];
+  lines.push(
+    `From \`${input.resultsDir}/*.json\` (written by \`npm run bench\`), by \`npx tsx tools/bench/report/generate.ts\`. ` +
+      'Throughput goals compare latchkey with the raw driver doing the same job by hand, as the median of the per-round ratios.',
+    '',
+  );
+  if (checked.length === 0) {
+    lines.push('No goal could be checked: no suite with goals has results.', '');
+    return lines;
+  }
+  const rows = checked.map((t) => [`\`${t.suite}\``, t.caseName, t.label, measuredText(t.verdict), mark(t.verdict)]);
+  lines.push(...table(['suite', 'case', 'goal', 'measured', 'met'], rows, () => false), '');
+  if (checked.some((t) => t.verdict.status !== 'not measured' && t.verdict.source === 'derived'))
+    lines.push(
+      '† The harness did not record this goal for this run; the generator worked it out from the recorded per-round rates ' +
+        "with the harness's own paired ratio.",
+      '',
+    );
+  return lines;
+}
+
+function contenderRow(contender: ContenderResult, result: CaseResult, showFailed: boolean): string[] {
+  const name = contender.baseline ? `**${contender.name}** (baseline)` : contender.name;
+  const rate = contender.opsPerSec;
+  const columns = 3 + (result.latency ? 2 : 0) + (showFailed ? 1 : 0) + result.metrics.length;
+  if (rate === undefined) return [name, 'not measured', ...Array<string>(columns - 1).fill('')];
+  const cells = [
+    name,
+    formatRate(rate.median),
+    `±${(rate.spreadPct / 2).toFixed(0)}%`,
+    contender.ratio === undefined ? '—' : `${contender.ratio.toFixed(2)}×`,
+  ];
+  if (result.latency)
+    cells.push(
+      contender.latency === undefined ? '—' : formatMs(contender.latency.p50),
+      contender.latency === undefined ? '—' : formatMs(contender.latency.p99),
+    );
+  if (showFailed) cells.push(formatNumber(contender.failed));
+  for (const metric of result.metrics) {
+    const value = contender.metrics[metric.key];
+    cells.push(value === undefined ? '—' : formatNumber(value, metric.digits ?? 0));
+  }
+  return cells;
+}
+
+function caseSection(suite: string, result: CaseResult): { lines: string[]; issue: readonly CheckedTarget[] } {
+  const lines: string[] = [`### ${suite}: ${result.name}`, ''];
+  const flight = result.mode === 'sync' ? 'a synchronous loop' : `${result.concurrency} in flight`;
+  lines.push(`${result.description}. *${flight}; ${timingText(result.timing)} per contender, interleaved.*`, '');
+  const targets = checkCase(suite, result);
+  if (result.error !== undefined && result.contenders.length === 0) {
+    lines.push(`**Case failed, no figures:** ${result.error}`, '');
+    const failed = targets.issue.map((t): CheckedTarget => ({
+      ...t,
+      verdict: { status: 'not measured', reason: `the case failed: ${result.error ?? ''}` },
+    }));
+    for (const t of failed) lines.push(goalLine(t));
+    if (failed.length > 0) lines.push('');
+    return { lines, issue: failed };
+  }
+  const showFailed = result.contenders.some((c) => c.failed > 0);
+  const headers = ['contender', 'ops/s (median)', 'spread', `× ${result.baseline}`];
+  if (result.latency) headers.push('p50 ms', 'p99 ms');
+  if (showFailed) headers.push('failed ops');
+  for (const metric of result.metrics) headers.push(METRIC_LABELS[metric.key] ?? metric.label);
+  lines.push(
+    ...table(
+      headers,
+      result.contenders.map((c) => contenderRow(c, result, showFailed)),
+      (i) => i > 0,
+    ),
+    '',
+  );
+  for (const contender of result.contenders) {
+    const what = contender.unavailable !== undefined ? `*not measured:* ${contender.unavailable}` : (contender.does ?? '');
+    if (what.length > 0) lines.push(`- **${contender.name}**: ${what}`);
+  }
+  for (const contender of result.contenders)
+    if (contender.firstError !== undefined && contender.unavailable === undefined)
+      lines.push(`- first error of **${contender.name}**: ${contender.firstError}`);
+  if (result.error !== undefined) lines.push(`- **case error:** ${result.error}`);
+  if (isLockCase(result)) {
+    const failing = result.contenders.filter((c) => (c.metrics[ACQUIRE_FAILURES_KEY] ?? 0) > 0);
+    for (const c of failing)
+      lines.push(
+        `- **${c.name}**: ${formatNumber(c.metrics[ACQUIRE_FAILURES_KEY] ?? 0)} acquisitions ran out of their wait budget over the rounds ` +
+          '(counted as failed operations, not as lost updates).',
+      );
+    if (result.metrics.some((m) => m.key === SENT_KEY))
+      lines.push(
+        '- Commands per increment come from a separate, untimed pass. *Sent by clients* counts what the clients put on the wire ' +
+          '(`MONITOR`, without script-internal calls); *incl. those inside Lua scripts* counts every command the server ran ' +
+          '(`INFO commandstats`), so each `redis.call` inside a script counts too. The ≤ 6 goal is read against commands sent.',
+      );
+  }
+  lines.push('');
+  if (targets.issue.length + targets.other.length > 0) {
+    for (const t of targets.issue) lines.push(goalLine(t));
+    for (const t of targets.other) lines.push(goalLine(t).replace(/^- (\S+) goal /, '- $1 check: '));
+    lines.push('');
+  }
+  return { lines, issue: targets.issue };
+}
+
+function suiteSection(loaded: LoadedSuite): { lines: string[]; issue: CheckedTarget[] } {
+  const reason = notRunReason(loaded);
+  const title = loaded.kind === 'ok' ? `## \`${loaded.name}\`: ${loaded.result.title}` : `## \`${loaded.name}\``;
+  const lines: string[] = [title, ''];
+  const command = `npx tsx tools/bench/run.ts ${loaded.name}`;
+  if (loaded.kind !== 'ok' || reason !== undefined) {
+    lines.push(`**${reason ?? 'not run'}**`, '');
+    lines.push(`To run it: \`${command}\` (after \`npm run build\`), then \`${REGENERATE_COMMANDS[1]}\`.`, '');
+    const issue = goalsOfSuite(loaded.name).map((t): CheckedTarget => ({
+      suite: loaded.name,
+      caseName: t.caseLabel,
+      label: t.label,
+      verdict: {
+        status: 'not measured',
+        reason: loaded.kind === 'unreadable' ? 'the suite has no usable results' : 'the suite did not run',
+      },
+    }));
+    for (const t of issue) lines.push(goalLine(t));
+    if (issue.length > 0) lines.push('');
+    return { lines, issue };
+  }
+  const r = loaded.result;
+  lines.push('Produced by (the packages built first, as `npm run bench` does):', '', '```sh', command, '```', '');
+  lines.push(r.description, '');
+  const machine =
+    r.machine === undefined ? '' : `; CPUs ${r.machine.busyPct.toFixed(0)}% busy, ${r.machine.stealPct.toFixed(0)}% stolen while it ran`;
+  lines.push(
+    `*Run ${utc(r.environment.startedAt)}; load average ${r.environment.loadAverage.map((l) => l.toFixed(2)).join(' / ')} at start${machine}` +
+      `${r.environment.quick ? '; **--quick: a smoke run, not for quoting**' : ''}.*`,
+    '',
+  );
+  for (const note of r.notes) lines.push(`- ${note}`);
+  if (r.notes.length > 0) lines.push('');
+  lines.push(
+    '*ops/s*: median over the rounds; *spread*: ± half the range of the per-round rates, relative to the median; ' +
+      '*×*: median of the per-round ratios to the baseline; *p50/p99 ms*: per-operation latency percentiles, median over the rounds.',
+    '',
+  );
+  if (r.error !== undefined) lines.push(`**Suite error:** ${r.error}`, '');
+  const issue: CheckedTarget[] = [];
+  for (const result of r.cases) {
+    const section = caseSection(r.name, result);
+    lines.push(...section.lines);
+    issue.push(...section.issue);
+  }
+  for (const missing of unmatchedGoals(r)) {
+    const target: CheckedTarget = {
+      suite: r.name,
+      caseName: missing.caseLabel,
+      label: missing.label,
+      verdict: { status: 'not measured', reason: 'the case is not in the results' },
+    };
+    lines.push(goalLine(target));
+    issue.push(target);
+  }
+  for (const section of r.sections) lines.push(section, '');
+  return { lines, issue };
+}
+
+/** `FerretDB 1.x (SQLite backend)` from a note like `server: throwaway FerretDB 1.x (SQLite backend) on 127.0.0.1:30770 (…), …`. */
+function serverName(note: string): string {
+  const text = note.replace(/^server:\s*/, '').replace(/^throwaway\s+/, '');
+  const at = text.search(/ on \d+\.\d+\.\d+\.\d+:\d+/);
+  return at > 0 ? text.slice(0, at) : text;
+}
+
+function caveats(input: DocumentInput): string[] {
+  const { run } = input;
+  const lines: string[] = ['## Caveats', ''];
+  if (run.started === undefined) return [...lines, 'No suite ran, so there are no figures to qualify.', ''];
+  const shared = run.stealPct !== undefined && run.stealPct.max > 0;
+  const load: string[] = [];
+  if (run.busyPct !== undefined) load.push(`the CPUs were ${rangeText(run.busyPct)} busy`);
+  if (run.stealPct !== undefined) load.push(`the hypervisor stole ${rangeText(run.stealPct)} of the CPU time`);
+  if (run.load1 !== undefined) load.push(`the 1-minute load average was ${rangeText(run.load1, 2, '')} at the suites' starts`);
+  lines.push(
+    `- **${shared ? 'A shared VM.' : 'The machine.'}** ${
+      run.machines.length === 0
+        ? 'The machine was not recorded.'
+        : `The run used ${run.machines.join('; ')}${shared ? ', a virtual machine sharing its host' : ''}.`
+    } ` +
+      `${load.length === 0 ? '' : `While the suites ran ${load.join(', ')}. `}` +
+      'Per-round rates swing widely under such load (see the spread columns); ratios are steadier because the contenders of a case ' +
+      'run back to back, but on this machine they have moved by 0.2–0.3 between runs (tools/bench/README.md), so a goal met or ' +
+      'missed by less than about 30% is not settled by one run. Compare ratios; read absolute ops/s only with the load figures.',
+  );
+  lines.push(
+    '- **Loopback.** Clients and servers share the same cores over 127.0.0.1: network latency, which dominates real deployments, is ' +
+      'close to zero, so client-side CPU weighs more than it would in production and batching (getMany, pipelining) gains less.',
+  );
+  const mongo = input.suites.find((s) => s.name === 'mongo');
+  if (mongo?.kind === 'ok' && mongo.result.skipped === undefined) {
+    const server = mongo.result.notes.find((n) => n.startsWith('server:')) ?? '';
+    const keyvMissing = mongo.result.cases.some((c) => c.contenders.some((k) => k.name === 'keyv' && k.unavailable !== undefined));
+    if (/ferretdb/i.test(server))
+      lines.push(
+        `- **FerretDB is not MongoDB.** The mongo suite ran on ${serverName(server)}: its absolute rates say nothing ` +
+          'about MongoDB, and its ratios speak only for the client side (the driver and what latchkey adds to it).' +
+          (keyvMissing ? ' keyv is not measured there; its rows give the reason.' : ''),
+      );
+    else lines.push(`- **The mongo suite's server** was: ${server.replace(/^server:\s*/, '') || 'not recorded'}.`);
+  }
+  lines.push(
+    '- **Medians and ratios, not single runs.** Every rate is the median of its rounds and every ratio the median of the per-round ' +
+      'ratios, from one invocation of `npm run bench`; no single round is quoted. The memory suite compares with a `Map` of v8 copies ' +
+      '(the same isolation latchkey gives), not with a driver.',
+  );
+  if (run.quickSuites.length > 0)
+    lines.push(`- **Smoke figures.** ${run.quickSuites.map((s) => `\`${s}\``).join(', ')} ran with \`--quick\`: too short to quote.`);
+  if (run.spanHours > 2)
+    lines.push(
+      `- **Mixed runs.** The suites' results were started ${run.spanHours.toFixed(0)} hours apart: they come from different runs.`,
+    );
+  lines.push('');
+  return lines;
+}
+
+/** The whole document. */
+export function renderDocument(input: DocumentInput): string {
+  const lines: string[] = [
+    '# Performance',
+    '',
+    '<!-- Generated by tools/bench/report/generate.ts from the results of `npm run bench`; do not edit by hand. -->',
+    '',
+    "How latchkey's stores compare with the raw drivers they wrap and with keyv, and how its locks compare with redlock and " +
+      'redis-semaphore, as measured by the benchmarks in `tools/bench` (how they measure: [tools/bench/README.md](../tools/bench/README.md)). ' +
+      'Every figure below is read from the results files of a run; none is typed in by hand.',
+    '',
+    '## How to regenerate',
+    '',
+    '```sh',
+    `${REGENERATE_COMMANDS[0].padEnd(40)} # builds the packages, runs every suite, writes ${input.resultsDir}/<suite>.{md,json} (3–4 minutes)`,
+    `${REGENERATE_COMMANDS[1].padEnd(40)} # this file and docs/${input.chartFile} from ${input.resultsDir}/`,
+    '```',
+    '',
+    'Run it on an otherwise idle machine. One suite: `npx tsx tools/bench/run.ts <suite>` (after `npm run build`); each ' +
+      "suite's section below starts with its command. The generator reads another folder with `--from <dir>`.",
+    '',
+  ];
+  const notRun = input.suites.filter((s) => notRunReason(s) !== undefined);
+  if (notRun.length > 0)
+    lines.push(`> **Not in this report:** ${notRun.map((s) => `\`${s.name}\` (${notRunReason(s) ?? ''})`).join('; ')}.`, '');
+  if (input.run.quickSuites.length > 0)
+    lines.push(
+      `> **Smoke run:** ${input.run.quickSuites.map((s) => `\`${s}\``).join(', ')} ran with \`--quick\`; do not quote these figures.`,
+      '',
+    );
+
+  lines.push(...runSection(input));
+  lines.push('## Chart', '');
+  lines.push(
+    `![Throughput of latchkey and keyv relative to the raw driver per backend and operation, and lock handoff p50 and increments/s per backend and lock library](${input.chartFile})`,
+    '',
+  );
+  const sections = input.suites.map(suiteSection);
+  lines.push(
+    ...goalsSection(
+      input,
+      sections.flatMap((s) => s.issue),
+    ),
+  );
+  for (const section of sections) lines.push(...section.lines);
+  lines.push(...caveats(input));
+  return `${lines
+    .join('\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trimEnd()}\n`;
+}

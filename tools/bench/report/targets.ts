@@ -1,0 +1,229 @@
+/**
+ * The goals issue 6 (and the backend issues before it) set for the benchmarks, checked against
+ * a run's results. A goal the harness already judged is taken as recorded; one it did not is
+ * worked out from the recorded figures with the harness's own paired ratio, and says so.
+ *
+ * @module
+ */
+import { pairedRatio, type CaseResult, type ContenderResult, type SuiteResult } from '../harness/index.js';
+
+/** A judged goal, or why it could not be judged. */
+export type Verdict =
+  | { readonly status: 'pass' | 'fail'; readonly measured: string; readonly source: 'harness' | 'derived' }
+  | { readonly status: 'not measured'; readonly reason: string };
+
+/** A throughput goal relative to a reference contender (drawn as a line on the chart). */
+export interface RatioGoal {
+  readonly contender: string;
+  readonly reference: string;
+  readonly min: number;
+  /** `>` rather than `≥`. */
+  readonly strict: boolean;
+}
+
+/** One goal of one case. */
+export interface IssueTarget {
+  readonly suite: string;
+  /** The case it applies to: its exact name, or a pattern (`getMany(…)`, `locked increment × …`). */
+  readonly caseName: string | RegExp;
+  /** The case's name for a reader (`getMany(…)` for a pattern). */
+  readonly caseLabel: string;
+  /** The goal in words. */
+  readonly label: string;
+  /** Set for throughput goals. */
+  readonly ratio?: RatioGoal;
+  /** Recognises the same goal among the targets the harness recorded. */
+  readonly recorded: RegExp;
+  /** Judges the goal from the case's figures. */
+  readonly derive: (result: CaseResult) => Verdict;
+  /** Only checked when the suite has such a case (no "missing" entry otherwise). */
+  readonly optional?: boolean;
+  /** More figures to show next to the measured one (e.g. the other way of counting). */
+  readonly detail?: (result: CaseResult) => string | undefined;
+}
+
+/** A goal checked against one case. */
+export interface CheckedTarget {
+  readonly suite: string;
+  readonly caseName: string;
+  readonly label: string;
+  readonly verdict: Verdict;
+}
+
+/** The key of the locked-increment cases' lost-update count. */
+export const LOST_KEY = 'lost';
+/** Commands the clients sent per increment (`MONITOR`). */
+export const SENT_KEY = 'commandsPerOp';
+/** Every command the server ran per increment, Lua `redis.call`s included (`INFO commandstats`). */
+export const ALL_COMMANDS_KEY = 'commandsAllPerOp';
+/** Lock handoff p50 in ms. */
+export const HANDOFF_KEY = 'handoffP50';
+/** Waits that ran out. */
+export const ACQUIRE_FAILURES_KEY = 'acquireFailures';
+
+/** Whether a case is a locked-increment case (named so by the suites, or reporting handoffs). */
+export function isLockCase(result: CaseResult): boolean {
+  return /^locked increment/.test(result.name) || result.metrics.some((m) => m.key === HANDOFF_KEY);
+}
+
+/** The get/set/getMany operation a case measures, if it is one of those. */
+export function kvOperation(caseName: string): 'get' | 'set' | 'getMany' | undefined {
+  if (caseName === 'get' || caseName === 'set') return caseName;
+  return /^getMany\(/.test(caseName) ? 'getMany' : undefined;
+}
+
+function measured(result: CaseResult, name: string): ContenderResult | Verdict {
+  const contender = result.contenders.find((c) => c.name === name);
+  if (contender === undefined) return { status: 'not measured', reason: `${name} is not in the results` };
+  if (contender.unavailable !== undefined) return { status: 'not measured', reason: `${name} did not run: ${contender.unavailable}` };
+  if (contender.opsPerSec === undefined) return { status: 'not measured', reason: `${name} has no measured rounds` };
+  return contender;
+}
+
+function ratioGoal(suite: string, caseName: string | RegExp, goal: RatioGoal, label?: string): IssueTarget {
+  const threshold = `${goal.min.toFixed(2)}×`;
+  const escaped = `${goal.contender} ≥ ${threshold} ${goal.reference}`.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return {
+    suite,
+    caseName,
+    caseLabel: typeof caseName === 'string' ? caseName : 'getMany(…)',
+    label: label ?? `${goal.contender} ${goal.strict ? '>' : '≥'} ${threshold} ${goal.reference}`,
+    ratio: goal,
+    recorded: goal.strict ? new RegExp(`^${goal.contender} .*faster than`) : new RegExp(`^${escaped}$`),
+    derive: (result) => {
+      const a = measured(result, goal.contender);
+      const b = measured(result, goal.reference);
+      if ('status' in a) return a;
+      if ('status' in b) return b;
+      const ratio = pairedRatio(
+        a.rounds.map((r) => r.opsPerSec),
+        b.rounds.map((r) => r.opsPerSec),
+      );
+      if (ratio === undefined) return { status: 'not measured', reason: `${goal.reference} has no rounds with a rate above 0` };
+      const pass = goal.strict ? ratio > goal.min : ratio >= goal.min;
+      return { status: pass ? 'pass' : 'fail', measured: `${ratio.toFixed(2)}×`, source: 'derived' };
+    },
+  };
+}
+
+function metricVerdict(result: CaseResult, contender: string, key: string, max: number, digits: number): Verdict {
+  const c = measured(result, contender);
+  if ('status' in c) return c;
+  const value = c.metrics[key];
+  if (value === undefined) return { status: 'not measured', reason: `${contender} has no ${key} figure` };
+  return { status: value <= max ? 'pass' : 'fail', measured: value.toFixed(digits), source: 'derived' };
+}
+
+const LOCK_CASE = /^locked increment/;
+const GET_MANY = /^getMany\(/;
+
+/** The latchkey contender of a lock case (`latchkey`, `latchkey withLock`). */
+function latchkeyName(result: CaseResult): string {
+  return result.contenders.find((c) => c.name.startsWith('latchkey'))?.name ?? 'latchkey';
+}
+
+function lostUpdates(suite: string, optional: boolean): IssueTarget {
+  return {
+    suite,
+    caseName: LOCK_CASE,
+    caseLabel: 'locked increment',
+    label: 'latchkey: 0 lost updates',
+    recorded: /^latchkey.*: 0 lost updates$/,
+    derive: (result) => metricVerdict(result, latchkeyName(result), LOST_KEY, 0, 0),
+    optional,
+  };
+}
+
+function scriptInternal(result: CaseResult): string | undefined {
+  const value = result.contenders.find((c) => c.name === latchkeyName(result))?.metrics[ALL_COMMANDS_KEY];
+  return value === undefined
+    ? undefined
+    : `${value.toFixed(2)} including the commands run inside Lua scripts, which the goal does not count`;
+}
+
+/** Every goal, by suite. */
+export const ISSUE_TARGETS: readonly IssueTarget[] = [
+  lostUpdates('memory', false),
+  ...(['get', 'set', GET_MANY] as const).map((op) =>
+    ratioGoal('redis', op, { contender: 'latchkey', reference: 'raw ioredis', min: 0.9, strict: false }),
+  ),
+  lostUpdates('redis', false),
+  {
+    suite: 'redis',
+    caseName: LOCK_CASE,
+    caseLabel: 'locked increment',
+    label: 'latchkey: ≤ 6 commands per locked increment, counted as commands sent by the clients',
+    recorded: /≤ 6 commands sent/,
+    derive: (result) => metricVerdict(result, 'latchkey', SENT_KEY, 6, 2),
+    detail: scriptInternal,
+  },
+  ratioGoal('memcached', 'get', { contender: 'latchkey', reference: 'raw memjs', min: 0.9, strict: false }),
+  ratioGoal('memcached', 'set', { contender: 'latchkey', reference: 'raw memjs', min: 0.9, strict: false }),
+  ratioGoal(
+    'memcached',
+    GET_MANY,
+    { contender: 'latchkey', reference: 'raw memjs', min: 1, strict: true },
+    'latchkey getMany(100) faster than 100 parallel raw memjs gets (> 1.00×)',
+  ),
+  lostUpdates('memcached', true),
+  ...(['get', 'set', GET_MANY] as const).map((op) =>
+    ratioGoal('mongo', op, { contender: 'latchkey', reference: 'raw mongodb', min: 0.85, strict: false }),
+  ),
+  lostUpdates('mongo', true),
+];
+
+function applies(target: IssueTarget, suite: string, result: CaseResult): boolean {
+  if (target.suite !== suite) return false;
+  return typeof target.caseName === 'string' ? target.caseName === result.name : target.caseName.test(result.name);
+}
+
+/** The throughput goal of a case, for the chart. */
+export function ratioGoalOf(suite: string, caseName: string): RatioGoal | undefined {
+  return ISSUE_TARGETS.find(
+    (t) =>
+      t.ratio !== undefined && t.suite === suite && (typeof t.caseName === 'string' ? t.caseName === caseName : t.caseName.test(caseName)),
+  )?.ratio;
+}
+
+/** The goals of one case: the issue's (recorded or derived) and the harness's other checks. */
+export interface CaseTargets {
+  readonly issue: readonly CheckedTarget[];
+  /** Checks the harness recorded that are not issue goals (e.g. "the control loses updates"). */
+  readonly other: readonly CheckedTarget[];
+}
+
+/** Checks the issue's goals for `result` and collects the harness's other recorded checks. */
+export function checkCase(suite: string, result: CaseResult): CaseTargets {
+  const used = new Set<number>();
+  const issue = ISSUE_TARGETS.filter((t) => applies(t, suite, result)).map((target): CheckedTarget => {
+    const index = result.targets.findIndex((r, i) => !used.has(i) && target.recorded.test(r.label));
+    let verdict: Verdict;
+    if (index >= 0) {
+      used.add(index);
+      const recorded = result.targets[index] as (typeof result.targets)[number];
+      verdict = { status: recorded.pass ? 'pass' : 'fail', measured: recorded.actual, source: 'harness' };
+    } else verdict = target.derive(result);
+    const detail = verdict.status === 'not measured' ? undefined : target.detail?.(result);
+    if (detail !== undefined && verdict.status !== 'not measured') verdict = { ...verdict, measured: `${verdict.measured}; ${detail}` };
+    return { suite, caseName: result.name, label: target.label, verdict };
+  });
+  const other = result.targets
+    .filter((_, i) => !used.has(i))
+    .map((r): CheckedTarget => ({
+      suite,
+      caseName: result.name,
+      label: r.label,
+      verdict: { status: r.pass ? 'pass' : 'fail', measured: r.actual, source: 'harness' },
+    }));
+  return { issue, other };
+}
+
+/** The goals a suite must be judged on (those that apply only to cases it may not have left out). */
+export function goalsOfSuite(suite: string): readonly IssueTarget[] {
+  return ISSUE_TARGETS.filter((t) => t.suite === suite && t.optional !== true);
+}
+
+/** Issue goals of `suite` that no case of its results matched (the case is missing from the results). */
+export function unmatchedGoals(suite: SuiteResult): readonly IssueTarget[] {
+  return goalsOfSuite(suite.name).filter((t) => !suite.cases.some((c) => applies(t, suite.name, c)));
+}
