@@ -139,6 +139,14 @@ export interface BackendCapabilities {
    * under memory pressure.
    */
   readonly mayEvict: boolean;
+  /**
+   * Optional: every data call (`get`, `getMany`, `set`, `setMany`, `delete`, `deleteMany`)
+   * settles within this many ms by the backend's own deadline (`0`: at once, as in-process
+   * stores do). When it is at most the store's `operationTimeoutMs`, the core does not start
+   * its own backstop timer for those calls — one timer per call less on the hot path. Lock
+   * calls keep the core's deadline. A proxy that can delay calls must override it.
+   */
+  readonly callDeadlineMs?: number;
 }
 
 /**

@@ -18,7 +18,7 @@ import {
   type LockHost,
   type ResolvedConfig,
 } from './internal/config.js';
-import { withDeadline } from './internal/deadline.js';
+import { withDeadline, wrap } from './internal/deadline.js';
 import { open, seal } from './internal/envelope.js';
 import { LocalLocksBackend } from './internal/local-locks-backend.js';
 import { forgetStore, resolveBackendFactory } from './internal/registry-state.js';
@@ -172,6 +172,7 @@ export class KeyValueStore implements AsyncDisposable {
         maxKeyBytes: capabilities.maxKeyBytes,
         maxValueBytes: capabilities.maxValueBytes,
         ttlResolutionMs: capabilities.ttlResolutionMs,
+        backstopDataCalls: !(typeof chain.capabilities.callDeadlineMs === 'number' && chain.capabilities.callDeadlineMs <= checked.operationTimeoutMs),
       });
     } catch (error) {
       if (built !== undefined) await built.close().catch(() => undefined);
@@ -432,7 +433,10 @@ export class KeyValueStore implements AsyncDisposable {
   }
 
   #call<T>(config: ResolvedConfig, work: Promise<T>, what: string): Promise<T> {
-    return withDeadline(work, config.operationTimeoutMs, `${this.name}.${what}`);
+    if (config.backstopDataCalls) return withDeadline(work, config.operationTimeoutMs, `${this.name}.${what}`);
+    return work.catch((error: unknown) => {
+      throw wrap(error, `${this.name}.${what}`);
+    });
   }
 }
 

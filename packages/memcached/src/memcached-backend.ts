@@ -96,6 +96,7 @@ export class MemcachedBackend implements Backend {
       minLeaseMs: 2000,
       maxValueBytes: this.#maxValueBytes,
       mayEvict: true,
+      callDeadlineMs: resolved.operationTimeoutMs,
     });
   }
 

@@ -36,6 +36,8 @@ const CAPABILITIES: BackendCapabilities = Object.freeze({
   ttlResolutionMs: 1,
   minLeaseMs: 1,
   mayEvict: false,
+  // Every call settles at once: the core needs no backstop timer.
+  callDeadlineMs: 0,
 });
 
 /**

@@ -80,7 +80,7 @@ let warnedNoTtlIndex = false;
  * never a silent overwrite.
  */
 export class MongoBackend implements Backend {
-  readonly capabilities: BackendCapabilities = CAPABILITIES;
+  readonly capabilities: BackendCapabilities;
 
   readonly #options: ResolvedMongoOptions;
   readonly #collection: Collection;
@@ -94,6 +94,7 @@ export class MongoBackend implements Backend {
    */
   constructor(options: MongoBackendOptions) {
     this.#options = resolveMongoOptions(options);
+    this.capabilities = Object.freeze({ ...CAPABILITIES, callDeadlineMs: this.#options.operationTimeoutMs });
     this.#collection = this.#options.client.db(this.#options.dbName).collection(this.#options.collection);
     this.#waiters = new LockWaitQueue((lease) => this.#release(lease), {
       minMs: Math.min(MIN_LOCK_POLL_INTERVAL_MS, this.#options.lockPollIntervalMs),

@@ -100,7 +100,7 @@ export class RedisBackend implements Backend {
     if (!Number.isSafeInteger(maxValueBytes) || maxValueBytes < 1) {
       throw new ValidationError(`RedisBackend: maxValueBytes must be a positive integer, got ${String(maxValueBytes)}.`);
     }
-    this.capabilities = maxValueBytes === DEFAULT_MAX_VALUE_BYTES ? CAPABILITIES : Object.freeze({ ...CAPABILITIES, maxValueBytes });
+    this.capabilities = Object.freeze({ ...CAPABILITIES, maxValueBytes, callDeadlineMs: timeoutMs });
     this.#maxValueBytes = maxValueBytes;
     this.#layout = new KeyLayout(options.keyPrefix ?? '');
     const { client, owned } = resolveClient(options, timeoutMs);

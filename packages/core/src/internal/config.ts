@@ -17,6 +17,8 @@ export interface ResolvedConfig {
   readonly maxValueBytes: number | undefined;
   /** The backend's expiry granularity; above 1 ms, deletes first check the envelope's expiry. */
   readonly ttlResolutionMs: number;
+  /** False when the backend's declared `callDeadlineMs` already bounds data calls within `operationTimeoutMs`. */
+  readonly backstopDataCalls: boolean;
 }
 
 /** What a lock needs from its store. */

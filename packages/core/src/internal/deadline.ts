@@ -40,7 +40,8 @@ export function withDeadline<T>(work: Promise<T>, timeoutMs: number, what: strin
   });
 }
 
-function wrap(error: unknown, what: string, signal: AbortSignal | undefined): unknown {
+/** Wraps a non-latchkey rejection in {@link BackendError}; latchkey errors and the abort reason pass unchanged. */
+export function wrap(error: unknown, what: string, signal?: AbortSignal): unknown {
   if (error instanceof LatchkeyError || (signal?.aborted === true && error === signal.reason)) return error;
   return new BackendError(`${what} failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
 }

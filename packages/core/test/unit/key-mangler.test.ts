@@ -11,6 +11,16 @@ describe('sha1KeyMangler', () => {
     expect(sha1KeyMangler(key)).toBe(expected);
   });
 
+  it('gives the same answer from its cache as from a cold hash, beyond the cache bound too', () => {
+    const keys = Array.from({ length: 10_050 }, (_, i) => `cache-${i}`);
+    const cold = keys.map((key) => sha1KeyMangler(key));
+    expect(keys.map((key) => sha1KeyMangler(key))).toStrictEqual(cold);
+    expect(sha1KeyMangler('abc')).toBe('a9993e364706816aba3e25717850c26c9cd0d89d');
+    const long = 'x'.repeat(300);
+    expect(sha1KeyMangler(long)).toBe(sha1KeyMangler(long));
+    expect(sha1KeyMangler(long)).toMatch(/^[0-9a-f]{40}$/);
+  });
+
   it('keeps keys that differ only in a lone surrogate distinct', () => {
     expect(sha1KeyMangler('\ud800')).not.toBe(sha1KeyMangler('\udfff'));
     expect(sha1KeyMangler('\ud800')).not.toBe(sha1KeyMangler('\ufffd'));

@@ -464,6 +464,23 @@ describe('deadlines and close', () => {
     await expect(store.get('k')).rejects.toBeInstanceOf(BackendTimeoutError);
   });
 
+  it('keeps its backstop when the backend declares a deadline longer than operationTimeoutMs', async () => {
+    const backend = new MapBackend({ callDeadlineMs: 60_000 });
+    backend.get = () => new Promise(() => undefined);
+    const { store } = await configured({ operationTimeoutMs: 30 }, backend);
+    await expect(store.get('k')).rejects.toBeInstanceOf(BackendTimeoutError);
+  });
+
+  it('wraps raw errors in BackendError also when the backend bounds its own calls', async () => {
+    const backend = new MapBackend({ callDeadlineMs: 0 });
+    const cause = new TypeError('driver exploded');
+    backend.get = () => Promise.reject(cause);
+    const { store } = await configured({}, backend);
+    const error = await store.get('k').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(BackendError);
+    expect((error as BackendError).cause).toBe(cause);
+  });
+
   it('wraps a raw backend error in BackendError with the cause', async () => {
     const backend = new MapBackend();
     const cause = new TypeError('driver exploded');

@@ -70,6 +70,7 @@ describe('capabilities', () => {
       minLeaseMs: 2000,
       maxValueBytes: 1_048_576 - 512,
       mayEvict: true,
+      callDeadlineMs: 2000,
     });
     expect(Object.isFrozen(backend.capabilities)).toBe(true);
     await backend.close();

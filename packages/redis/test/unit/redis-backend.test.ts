@@ -50,7 +50,9 @@ describe('RedisBackend options', () => {
       minLeaseMs: 1,
       maxValueBytes: 512 * 1024 * 1024,
       mayEvict: true,
+      callDeadlineMs: 2000,
     });
+    expect(make({ url: NOWHERE, operationTimeoutMs: 750 }).capabilities.callDeadlineMs).toBe(750);
   });
 
   it('declares a lowered maxValueBytes and enforces it before any I/O', async () => {
