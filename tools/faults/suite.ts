@@ -1,0 +1,138 @@
+/**
+ * The fault suite of one backend: every scenario of issue 6, registered as vitest suites.
+ * The test files in test/ call {@link describeBackendFaults} once per backend.
+ *
+ * @module
+ */
+import { randomUUID } from 'node:crypto';
+import type { BackendCapabilities } from '@latchkey/core';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { requireService } from '../test-servers/require-service.js';
+import { adapterStatus, type BackendKind, type BackendTarget } from './backends.js';
+import { Cluster } from './cluster.js';
+import { profileFor, type FaultProfile } from './profiles.js';
+import { defineAbortTests } from './scenarios/abort.js';
+import { defineBadInputTests } from './scenarios/bad-input.js';
+import { defineContentionTests } from './scenarios/contention.js';
+import { defineHolderCrashTests } from './scenarios/holder-crash.js';
+import { defineLockLostTests } from './scenarios/lock-lost.js';
+import { defineModelTests } from './scenarios/model.js';
+import { defineNetworkFaultTests } from './scenarios/network-faults.js';
+import { definePausedHolderTests } from './scenarios/paused-holder.js';
+import { defineServerRestartTests } from './scenarios/server-restart.js';
+import { defineShutdownTests } from './scenarios/shutdown.js';
+import { loseServerData } from './servers.js';
+import { flushResults } from './stats.js';
+import type { StoreSettings } from './worker/commands.js';
+
+/** What every scenario gets. */
+export interface SuiteContext {
+  readonly kind: BackendKind;
+  readonly profile: FaultProfile;
+  /** The shared server's address (`''` for memory). */
+  readonly address: string;
+  /** A target on the shared server with a fresh namespace. */
+  target(overrides?: Partial<BackendTarget>): BackendTarget;
+  /** The suite's main workers ({@link FaultProfile.processes} of them), started before the scenarios. */
+  cluster(): Cluster;
+  /** Capabilities of the backend (from the main workers' open). */
+  capabilities(): BackendCapabilities;
+  /** Makes the main workers' server lose its data (memory: flushes the shared backend). */
+  loseData(): Promise<void>;
+  /** Store settings of the main workers. */
+  readonly settings: StoreSettings;
+}
+
+/** Store settings of the main workers: short safety window so short leases are allowed. */
+export const MAIN_SETTINGS: StoreSettings = { lockTimeoutMs: 5000, lockSafetyWindowMs: 50, lockWaitMs: 10_000, operationTimeoutMs: 15_000 };
+
+/** Adapter deadline of the main workers. */
+const MAIN_OPERATION_TIMEOUT_MS = 5000;
+
+/** Where a backend's server is, as the shared test-server setup provided it. */
+export interface ServiceInfo {
+  /** The address (`undefined` when unavailable; ignored for memory). */
+  readonly address: string | undefined;
+  /** Why it is unavailable. */
+  readonly unavailable: string | undefined;
+}
+
+/**
+ * Registers the fault suite of `kind`. Skips (printing why) when the adapter package does
+ * not export its backend yet; when its server is missing it skips too, or fails under
+ * `LATCHKEY_REQUIRE_SERVICES=1`.
+ */
+export async function describeBackendFaults(kind: BackendKind, service: ServiceInfo): Promise<void> {
+  const suiteName = `${kind} faults`;
+  const status = await adapterStatus(kind);
+  if (!status.ready) {
+    console.warn(`skipping ${suiteName}: ${status.reason}`);
+    it.todo(`${suiteName}: ${status.reason}`);
+    return;
+  }
+  const runs = kind === 'memory' || requireService(suiteName, service.address, service.unavailable);
+  describe.runIf(runs)(suiteName, () => {
+    const address = kind === 'memory' ? '' : (service.address ?? '');
+    const runId = randomUUID().slice(0, 8);
+    let namespaces = 0;
+    const target = (overrides: Partial<BackendTarget> = {}): BackendTarget => ({
+      kind,
+      address,
+      namespace: `faults_${kind}_${runId}_${++namespaces}`,
+      operationTimeoutMs: MAIN_OPERATION_TIMEOUT_MS,
+      ...overrides,
+    });
+    const mainTarget = target();
+    let main: Cluster | undefined;
+    let capabilities: BackendCapabilities | undefined;
+    const context: SuiteContext = {
+      kind,
+      profile: profileFor(kind),
+      address,
+      target,
+      settings: MAIN_SETTINGS,
+      cluster: () => {
+        if (main === undefined) throw new Error('the main workers did not start');
+        return main;
+      },
+      capabilities: () => {
+        if (capabilities === undefined) throw new Error('the main workers did not start');
+        return capabilities;
+      },
+      loseData: async () => {
+        const shared = context.cluster().sharedMemoryBackend;
+        if (shared !== undefined) shared.flush();
+        else await loseServerData(mainTarget);
+      },
+    };
+
+    beforeAll(async () => {
+      try {
+        main = await Cluster.start(mainTarget, MAIN_SETTINGS, context.profile.processes);
+      } catch (error) {
+        throw new Error(`${suiteName}: the workers could not open the backend: ${error instanceof Error ? error.message : String(error)}`, {
+          cause: error,
+        });
+      }
+      capabilities = main.capabilities;
+    });
+
+    afterAll(async () => {
+      flushResults(kind);
+      await main?.destroy();
+    });
+
+    defineContentionTests(context);
+    definePausedHolderTests(context);
+    defineLockLostTests(context);
+    defineHolderCrashTests(context);
+    defineAbortTests(context);
+    defineBadInputTests(context);
+    defineModelTests(context);
+    if (kind !== 'memory') {
+      defineServerRestartTests(context);
+      defineNetworkFaultTests(context);
+    }
+    defineShutdownTests(context);
+  });
+}

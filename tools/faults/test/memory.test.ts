@@ -1,0 +1,3 @@
+import { describeBackendFaults } from '../suite.js';
+
+await describeBackendFaults('memory', { address: undefined, unavailable: undefined });
