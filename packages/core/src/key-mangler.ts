@@ -5,12 +5,16 @@ import { ValidationError } from './errors.js';
 export type KeyMangler = (key: string) => string;
 
 // Lone UTF-16 surrogates have no UTF-8 encoding; Node would silently turn each into U+FFFD,
-// making distinct keys collide. Replacing them with a numeric character reference first keeps
-// distinct keys distinct (and matches the reference golden values).
-const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+// making distinct keys collide. In an ill-formed key each lone surrogate becomes a numeric
+// character reference (matching the reference golden values), and so does every `&`, so two
+// distinct ill-formed keys can never escape to the same text ("\ud800&#55296;" and
+// "&#55296;\ud800" would otherwise both become "&#55296;&#55296;"). Well-formed keys are hashed
+// as given, as the golden values require; an ill-formed key therefore hashes like the
+// well-formed key that spells its escape, which the reference mandates.
+const ESCAPED_IN_ILL_FORMED = /&|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
 function escapeLoneSurrogates(key: string): string {
-  return key.isWellFormed() ? key : key.replace(LONE_SURROGATE, (s) => `&#${s.charCodeAt(0)};`);
+  return key.isWellFormed() ? key : key.replace(ESCAPED_IN_ILL_FORMED, (s) => `&#${s.charCodeAt(0)};`);
 }
 
 /**

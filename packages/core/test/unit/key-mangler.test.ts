@@ -21,6 +21,11 @@ describe('sha1KeyMangler', () => {
     expect(sha1KeyMangler(long)).toMatch(/^[0-9a-f]{40}$/);
   });
 
+  it('keeps apart ill-formed keys that spell each other’s escapes', () => {
+    expect(sha1KeyMangler('\ud800&#55296;')).not.toBe(sha1KeyMangler('&#55296;\ud800'));
+    expect(sha1KeyMangler('a&\udc00')).not.toBe(sha1KeyMangler('a&#38;\udc00'));
+  });
+
   it('keeps keys that differ only in a lone surrogate distinct', () => {
     expect(sha1KeyMangler('\ud800')).not.toBe(sha1KeyMangler('\udfff'));
     expect(sha1KeyMangler('\ud800')).not.toBe(sha1KeyMangler('\ufffd'));
