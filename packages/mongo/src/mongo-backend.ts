@@ -339,11 +339,13 @@ export class MongoBackend implements Backend {
     });
   }
 
-  async #tryAcquire(key: string, leaseMs: number): Promise<Lease | undefined> {
-    // A duplicate-key error means the document exists and its lock was not free when we
-    // looked — or it was created between our match and our insert. One more try tells apart.
-    for (let round = 0; round < 2; round++) {
-      const outcome = await this.#run('acquireLock', async () => {
+  #tryAcquire(key: string, leaseMs: number): Promise<Lease | undefined> {
+    // One deadline for the whole attempt, retry included: the call must settle within
+    // operationTimeoutMs, not once per round.
+    return this.#run('acquireLock', async () => {
+      // A duplicate-key error means the document exists and its lock was not free when we
+      // looked — or it was created between our match and our insert. One more try tells apart.
+      for (let round = 0; round < 2; round++) {
         const token = randomUUID();
         const acquiredAt = performance.now();
         const now = Date.now();
@@ -354,16 +356,13 @@ export class MongoBackend implements Backend {
             { $set: { [FIELD.lock]: { token, expiresAt } }, $inc: { [FIELD.fence]: ONE }, $unset: { [FIELD.purgeable]: '' } },
             { upsert: true, returnDocument: 'after', useBigInt64: true },
           );
-          if (doc === null) return 'busy';
-          return new MongoLease(key, token, fenceOf(doc), acquiredAt, leaseMs === 0 ? Infinity : expiresAt.getTime());
+          if (doc !== null) return new MongoLease(key, token, fenceOf(doc), acquiredAt, leaseMs === 0 ? Infinity : expiresAt.getTime());
         } catch (error) {
-          if (isDuplicateKey(error)) return 'busy';
-          throw error;
+          if (!isDuplicateKey(error)) throw error;
         }
-      });
-      if (outcome !== 'busy') return outcome;
-    }
-    return undefined;
+      }
+      return undefined;
+    });
   }
 
   /** Runs one call: refuses after close, bounds it with the deadline, maps driver errors. */
