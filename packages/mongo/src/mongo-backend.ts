@@ -114,8 +114,11 @@ export class MongoBackend implements Backend {
    */
   get(key: string): Promise<StoredValue | undefined> {
     return this.#run('get', (signal) => {
-      const filter = { ...idFilter(key), ...liveValueFilter(new Date()) };
-      return this.#collection.findOne(filter, { projection: { [FIELD.value]: 1, [FIELD.id]: 0 }, signal }).then((doc) => (doc === null ? undefined : valueBytes(doc[FIELD.value])));
+      // Look up by _id alone and check expiry here (the same rule as liveValueFilter): one
+      // indexed lookup on every server, with nothing for the query planner to get wrong.
+      return this.#collection
+        .findOne(idFilter(key), { projection: { [FIELD.value]: 1, [FIELD.expiresAt]: 1, [FIELD.id]: 0 }, signal })
+        .then((doc) => (doc !== null && isLive(doc, Date.now()) ? valueBytes(doc[FIELD.value]) : undefined));
     });
   }
 
@@ -132,9 +135,11 @@ export class MongoBackend implements Backend {
         // One more than can match: the server sees the cursor is exhausted and closes it in
         // the first reply, so no getMore round trip follows.
         const docs = await this.#collection
-          .find({ ...idsFilter(chunk), ...liveValueFilter(now) }, { projection: { [FIELD.value]: 1 }, batchSize: chunk.length + 1, signal })
+          .find(idsFilter(chunk), { projection: { [FIELD.value]: 1, [FIELD.expiresAt]: 1 }, batchSize: chunk.length + 1, signal })
           .toArray();
         for (const doc of docs) {
+          // Expiry checked here, as in get: the server only looks documents up by _id.
+          if (!isLive(doc, now.getTime())) continue;
           const id: unknown = doc[FIELD.id];
           const bytes = valueBytes(doc[FIELD.value]);
           if (typeof id === 'string' && bytes !== undefined) found.set(id, bytes);

@@ -61,12 +61,15 @@ export function checkValue(key: string, value: unknown): asserts value is Uint8A
 }
 
 /**
- * The filter for one key. `_id` is compared with `$eq`, so a key is only ever a value, never
- * an operator or a field path, whatever it looks like (`$where`, `a.b`, `{"$ne":1}`).
+ * The filter for one key. `checkKey` guarantees a string, and a string is only ever matched as
+ * a value, never read as an operator or a field path, whatever it looks like (`$where`, `a.b`,
+ * `{"$ne":1}`): only an object in that place could be an operator. Plain equality rather than
+ * `{ $eq: key }` because FerretDB 1.x looks documents up by `_id` only for the plain form (the
+ * `$eq` form scanned the collection: 0.34× the raw driver's `findOne`, measured).
  */
 export function idFilter(key: string): Document {
   checkKey(key);
-  return { [FIELD.id]: { $eq: key } };
+  return { [FIELD.id]: key };
 }
 
 /** The filter for a set of keys (`$in` takes values only; strings are never operators there). */

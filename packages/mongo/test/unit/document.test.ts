@@ -20,11 +20,14 @@ import {
 const OPERATOR_LIKE_KEYS = ['$where', '$gt', '$ne', 'a.b', '{"$ne":1}', '__proto__', 'constructor', '$', '.', 'a\0b'];
 
 describe('key filters', () => {
-  it.each(OPERATOR_LIKE_KEYS)('compares _id with $eq, so %j is only ever a value', (key) => {
+  it.each(OPERATOR_LIKE_KEYS)('matches _id with the key as a plain string, so %j is only ever a value', (key) => {
     const filter = idFilter(key);
     expect(Object.keys(filter)).toEqual(['_id']);
-    expect(filter['_id']).toEqual({ $eq: key });
-    expect(typeof filter['_id'].$eq).toBe('string');
+    expect(filter['_id']).toBe(key);
+  });
+
+  it('refuses a non-string key before it can reach a filter as an operator object', () => {
+    expect(() => idFilter({ $ne: 1 } as never)).toThrow();
   });
 
   it('keeps __proto__ as an own string value, not a prototype change', () => {
@@ -47,12 +50,12 @@ describe('key filters', () => {
 
   it('filters a lease on its owner token and an unexpired lease, both as values', () => {
     const now = new Date(1000);
-    expect(leaseFilter('$k', '$tok', now)).toEqual({ _id: { $eq: '$k' }, 'lock.token': { $eq: '$tok' }, 'lock.expiresAt': { $gt: now } });
+    expect(leaseFilter('$k', '$tok', now)).toEqual({ _id: '$k', 'lock.token': { $eq: '$tok' }, 'lock.expiresAt': { $gt: now } });
   });
 
   it('takes a lock only when it is free or lapsed', () => {
     const now = new Date(1000);
-    expect(freeLockFilter('k', now)).toEqual({ _id: { $eq: 'k' }, $or: [{ lock: null }, { 'lock.expiresAt': { $lte: now } }] });
+    expect(freeLockFilter('k', now)).toEqual({ _id: 'k', $or: [{ lock: null }, { 'lock.expiresAt': { $lte: now } }] });
   });
 });
 
