@@ -39,6 +39,13 @@ export interface AcquireOptions {
  * `lockTimeoutMs`. The backend's lease lasts at least `lockTimeoutMs` from a moment after that
  * start, so a lock the client still considers live is always live on the server too.
  */
+function warnLeaseGiveBackFailed(key: string, error: unknown): void {
+  process.emitWarning(
+    `latchkey: giving back a lease for "${key}" won after the caller stopped waiting failed (it lapses by itself): ${error instanceof Error ? error.message : String(error)}`,
+    { code: 'LATCHKEY_RELEASE_FAILED' },
+  );
+}
+
 export class KeyValueStoreLock implements AsyncDisposable {
   /** The user key this lock is for. */
   readonly key: string;
@@ -236,10 +243,11 @@ export class KeyValueStoreLock implements AsyncDisposable {
         lease = await withDeadline(pending, waitMs + config.operationTimeoutMs, `acquireLock(${this.key})`, signal);
       } catch (error) {
         // If we gave up (deadline) but the backend later grants the lease, hand it back.
+        // A failed give-back is reported, not swallowed; the lease still lapses by itself.
         void pending.then(
           (late) => (late !== undefined && chain.releaseLock !== undefined ? chain.releaseLock(late) : false),
           () => false,
-        ).catch(() => false);
+        ).catch((releaseError: unknown) => warnLeaseGiveBackFailed(this.key, releaseError));
         throw error;
       }
       if (lease === undefined) return false;

@@ -309,8 +309,12 @@ export class MemcachedBackend implements Backend {
   /** Gives back a lease that was won after its caller stopped waiting. */
   #abandon(lease: Lease): void {
     if (this.#closed) return;
-    // Best effort: if the release fails the lease lapses by itself.
-    this.releaseLock(lease).catch(() => undefined);
+    // Best effort: if the release fails the lease lapses by itself; the failure is reported.
+    this.releaseLock(lease).catch((error: unknown) => {
+      process.emitWarning(`latchkey: MemcachedBackend could not give back an abandoned lease: ${error instanceof Error ? error.message : String(error)}`, {
+        code: 'LATCHKEY_MEMCACHED_RELEASE_FAILED',
+      });
+    });
   }
 }
 

@@ -121,7 +121,7 @@ export class RedisBackend implements Backend {
         this.#locks.wakeAll();
       },
     });
-    this.#locks = new LockQueue({ releases: this.#releases, discard: (lease) => void this.releaseLock(lease).catch(() => false) });
+    this.#locks = new LockQueue({ releases: this.#releases, discard: (lease) => void this.#giveBack(lease.key, lease.token) });
   }
 
   /** The ioredis client in use (the given one, or the one the backend built). */
@@ -365,7 +365,7 @@ export class RedisBackend implements Backend {
       );
     } catch (error) {
       // The script may have run although its answer was lost: let go of what it may have taken.
-      void this.#releaseQuietly(key, token);
+      void this.#giveBack(key, token);
       throw error;
     }
     const [won, value] = reply as [unknown, unknown];
@@ -374,9 +374,14 @@ export class RedisBackend implements Backend {
     return { retryInMs: pttl === -1 ? Infinity : Math.max(0, pttl) };
   }
 
-  async #releaseQuietly(key: string, token: string): Promise<void> {
+  async #giveBack(key: string, token: string): Promise<void> {
     if (this.#closed) return;
-    await this.releaseLock({ key, token, fencingToken: 0n }).catch(() => false);
+    await this.releaseLock({ key, token, fencingToken: 0n }).catch((error: unknown) => {
+      // Reported, not swallowed; the lease lapses by itself.
+      process.emitWarning(`latchkey: RedisBackend could not give back an abandoned lease: ${error instanceof Error ? error.message : String(error)}`, {
+        code: 'LATCHKEY_REDIS_RELEASE_FAILED',
+      });
+    });
   }
 
   /**

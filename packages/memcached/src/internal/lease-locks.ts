@@ -63,7 +63,11 @@ export class LeaseLocks {
     } catch (error) {
       // We hold the lock item but cannot hand out the lease: give it back (best effort; it
       // lapses by itself otherwise).
-      route.channel.send([requests.delete(route.lockKey, added.cas)]).catch(() => undefined);
+      route.channel.send([requests.delete(route.lockKey, added.cas)]).catch((releaseError: unknown) => {
+        process.emitWarning(`latchkey: MemcachedBackend could not give back a lock item after a failed acquire: ${releaseError instanceof Error ? releaseError.message : String(releaseError)}`, {
+          code: 'LATCHKEY_MEMCACHED_RELEASE_FAILED',
+        });
+      });
       throw error;
     }
   }
