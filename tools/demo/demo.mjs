@@ -45,7 +45,9 @@ await Promise.all(
 );
 const tokens = await store.get('tokens:alice');
 const expected = WORKERS * TOKENS_EACH;
-console.log(`   expected ${expected} tokens, found ${tokens.length} (${new Set(tokens).size} distinct) in ${Math.round(performance.now() - started)} ms`);
+console.log(
+  `   expected ${expected} tokens, found ${tokens.length} (${new Set(tokens).size} distinct) in ${Math.round(performance.now() - started)} ms`,
+);
 if (tokens.length !== expected) throw new Error('lost updates: the lock did not serialise the writers');
 
 // 5. The same race without the lock, for contrast.

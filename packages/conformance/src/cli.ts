@@ -51,7 +51,8 @@ function parseArguments(argv: readonly string[]): Arguments | 'help' {
         .map((group) => group.trim())
         .filter((group) => group.length > 0) as ConformanceGroup[];
       const unknown = only.filter((group) => !CONFORMANCE_GROUPS.includes(group));
-      if (unknown.length > 0) throw new UsageError(`Unknown group(s) ${unknown.join(', ')}; the groups are ${CONFORMANCE_GROUPS.join(', ')}.`);
+      if (unknown.length > 0)
+        throw new UsageError(`Unknown group(s) ${unknown.join(', ')}; the groups are ${CONFORMANCE_GROUPS.join(', ')}.`);
     } else if (arg === '--concurrency') {
       concurrency = Number(value());
       if (!Number.isInteger(concurrency) || concurrency < 1) throw new UsageError('--concurrency needs a positive integer.');

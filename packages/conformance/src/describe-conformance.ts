@@ -29,7 +29,11 @@ const GROUPS: Readonly<Record<ConformanceGroup, { readonly title: string; readon
   'bad-input': { title: 'bad-input: rejected with typed errors before any I/O', register: registerBadInputChecks },
 };
 
-function describeGroups<B extends Backend>(name: string, options: ConformanceOptions<B>, only: readonly ConformanceGroup[] | undefined): void {
+function describeGroups<B extends Backend>(
+  name: string,
+  options: ConformanceOptions<B>,
+  only: readonly ConformanceGroup[] | undefined,
+): void {
   describe(name, async () => {
     let env: ConformanceEnvironment;
     try {

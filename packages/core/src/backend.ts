@@ -226,9 +226,5 @@ export type LockingBackend = Backend & Required<Pick<Backend, 'acquireLock' | 'r
 
 /** True when `backend` implements the lock methods itself. */
 export function hasOwnLocks(backend: Backend): backend is LockingBackend {
-  return (
-    typeof backend.acquireLock === 'function' &&
-    typeof backend.releaseLock === 'function' &&
-    typeof backend.extendLock === 'function'
-  );
+  return typeof backend.acquireLock === 'function' && typeof backend.releaseLock === 'function' && typeof backend.extendLock === 'function';
 }

@@ -1,5 +1,12 @@
 import type { Lease } from './backend.js';
-import { LatchkeyError, LockAcquireTimeoutError, LockKeyMismatchError, LockNotActiveError, LockTimeoutError, ValidationError } from './errors.js';
+import {
+  LatchkeyError,
+  LockAcquireTimeoutError,
+  LockKeyMismatchError,
+  LockNotActiveError,
+  LockTimeoutError,
+  ValidationError,
+} from './errors.js';
 import type { LockHost, ResolvedConfig } from './internal/config.js';
 import { withDeadline } from './internal/deadline.js';
 import { timerDelay } from './internal/timers.js';
@@ -153,7 +160,9 @@ export class KeyValueStoreLock implements AsyncDisposable {
     const config = this.#config;
     const next = optionalDuration('lockTimeoutMs', lockTimeoutMs) ?? this.#lockTimeoutMs;
     if (next !== 0 && next <= config.lockSafetyWindowMs) {
-      throw new ValidationError(`lockTimeoutMs (${next}) must be 0 or exceed the store's lockSafetyWindowMs (${config.lockSafetyWindowMs}).`);
+      throw new ValidationError(
+        `lockTimeoutMs (${next}) must be 0 or exceed the store's lockSafetyWindowMs (${config.lockSafetyWindowMs}).`,
+      );
     }
     if (!this.#active) throw new LockTimeoutError(this.key);
     const startedAt = performance.now();
@@ -244,10 +253,12 @@ export class KeyValueStoreLock implements AsyncDisposable {
       } catch (error) {
         // If we gave up (deadline) but the backend later grants the lease, hand it back.
         // A failed give-back is reported, not swallowed; the lease still lapses by itself.
-        void pending.then(
-          (late) => (late !== undefined && chain.releaseLock !== undefined ? chain.releaseLock(late) : false),
-          () => false,
-        ).catch((releaseError: unknown) => warnLeaseGiveBackFailed(this.key, releaseError));
+        void pending
+          .then(
+            (late) => (late !== undefined && chain.releaseLock !== undefined ? chain.releaseLock(late) : false),
+            () => false,
+          )
+          .catch((releaseError: unknown) => warnLeaseGiveBackFailed(this.key, releaseError));
         throw error;
       }
       if (lease === undefined) return false;
@@ -288,14 +299,20 @@ export class KeyValueStoreLock implements AsyncDisposable {
     const safety = this.#config.lockSafetyWindowMs;
     const expiresIn = this.#startedAt + this.#lockTimeoutMs - safety - performance.now();
     // A lease longer than the longest timer re-arms instead of firing early.
-    this.#expiryTimer = setTimeout(() => (this.expired ? this.#lost(new LockTimeoutError(this.key)) : this.#armTimers()), timerDelay(expiresIn + 1));
+    this.#expiryTimer = setTimeout(
+      () => (this.expired ? this.#lost(new LockTimeoutError(this.key)) : this.#armTimers()),
+      timerDelay(expiresIn + 1),
+    );
     this.#expiryTimer.unref();
     if (this.#autoExtend) {
-      this.#extendTimer = setTimeout(() => {
-        this.extend().catch((error: unknown) => {
-          this.#lost(error instanceof LatchkeyError ? error : new LockTimeoutError(this.key, { cause: error }));
-        });
-      }, timerDelay(Math.floor((this.#lockTimeoutMs - safety) / 3)));
+      this.#extendTimer = setTimeout(
+        () => {
+          this.extend().catch((error: unknown) => {
+            this.#lost(error instanceof LatchkeyError ? error : new LockTimeoutError(this.key, { cause: error }));
+          });
+        },
+        timerDelay(Math.floor((this.#lockTimeoutMs - safety) / 3)),
+      );
       this.#extendTimer.unref();
     }
   }

@@ -152,7 +152,8 @@ export class KeyValueStore implements AsyncDisposable {
     let built: Backend | undefined;
     try {
       const checked = validateConfigureOptions(options);
-      const backend = typeof backingStore === 'string' ? (built = await buildNamedBackend(backingStore, checked.backendOptions)) : backingStore;
+      const backend =
+        typeof backingStore === 'string' ? (built = await buildNamedBackend(backingStore, checked.backendOptions)) : backingStore;
       assertBackend(backend);
       const base = hasOwnLocks(backend) ? backend : new LocalLocksBackend(backend);
       let chain: Backend = base;
@@ -172,12 +173,17 @@ export class KeyValueStore implements AsyncDisposable {
         maxKeyBytes: capabilities.maxKeyBytes,
         maxValueBytes: capabilities.maxValueBytes,
         ttlResolutionMs: capabilities.ttlResolutionMs,
-        backstopDataCalls: !(typeof chain.capabilities.callDeadlineMs === 'number' && chain.capabilities.callDeadlineMs <= checked.operationTimeoutMs),
+        backstopDataCalls: !(
+          typeof chain.capabilities.callDeadlineMs === 'number' && chain.capabilities.callDeadlineMs <= checked.operationTimeoutMs
+        ),
       });
     } catch (error) {
       if (built !== undefined) await built.close().catch(() => undefined);
       if (error instanceof LatchkeyError) throw error;
-      throw new ValidationError(`Could not configure KeyValueStore "${this.name}": ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      throw new ValidationError(
+        `Could not configure KeyValueStore "${this.name}": ${error instanceof Error ? error.message : String(error)}`,
+        { cause: error },
+      );
     } finally {
       this.#configuring = false;
     }
@@ -207,7 +213,10 @@ export class KeyValueStore implements AsyncDisposable {
     if (stored.length === 0) return [];
     const found = await this.#call(config, config.chain.getMany(stored), 'getMany');
     if (!Array.isArray(found) || found.length !== stored.length) {
-      throw new LatchkeyError('BACKEND_ERROR', `getMany: the backend answered ${Array.isArray(found) ? found.length : describe(found)} values for ${stored.length} keys.`);
+      throw new LatchkeyError(
+        'BACKEND_ERROR',
+        `getMany: the backend answered ${Array.isArray(found) ? found.length : describe(found)} values for ${stored.length} keys.`,
+      );
     }
     const now = Date.now();
     const values: T[] = [];
@@ -457,7 +466,18 @@ interface CheckedOptions {
 
 function validateConfigureOptions(options: ConfigureOptions): CheckedOptions {
   optionalObject('configure options', options);
-  const known = new Set(['keyMangler', 'proxies', 'locking', 'lockTimeoutMs', 'lockSafetyWindowMs', 'lockWaitMs', 'ttlMs', 'codec', 'operationTimeoutMs', 'backendOptions']);
+  const known = new Set([
+    'keyMangler',
+    'proxies',
+    'locking',
+    'lockTimeoutMs',
+    'lockSafetyWindowMs',
+    'lockWaitMs',
+    'ttlMs',
+    'codec',
+    'operationTimeoutMs',
+    'backendOptions',
+  ]);
   for (const name of Object.keys(options)) {
     if (!known.has(name)) throw new ValidationError(`Unknown configure option "${name}".`);
   }
@@ -483,7 +503,9 @@ function validateConfigureOptions(options: ConfigureOptions): CheckedOptions {
     lockWaitMs: optionalDuration('lockWaitMs', options.lockWaitMs) ?? DEFAULT_LOCK_WAIT_MS,
     ttlMs: optionalDuration('ttlMs', options.ttlMs, { positive: true }),
     codec,
-    operationTimeoutMs: optionalDuration('operationTimeoutMs', options.operationTimeoutMs, { positive: true, allowInfinity: true }) ?? DEFAULT_OPERATION_TIMEOUT_MS,
+    operationTimeoutMs:
+      optionalDuration('operationTimeoutMs', options.operationTimeoutMs, { positive: true, allowInfinity: true }) ??
+      DEFAULT_OPERATION_TIMEOUT_MS,
     backendOptions: (optionalObject('backendOptions', options.backendOptions) as Record<string, unknown> | undefined) ?? {},
   };
 }
@@ -510,15 +532,18 @@ async function buildNamedBackend(name: string, options: Record<string, unknown>)
 
 function assertBackend(backend: unknown): asserts backend is Backend {
   const required = ['get', 'getMany', 'set', 'setMany', 'delete', 'deleteMany', 'close'] as const;
-  if (typeof backend !== 'object' || backend === null) throw new ValidationError(`backingStore must be a Backend or a registered name, got ${describe(backend)}.`);
+  if (typeof backend !== 'object' || backend === null)
+    throw new ValidationError(`backingStore must be a Backend or a registered name, got ${describe(backend)}.`);
   const record = backend as Record<string, unknown>;
   const missing = required.filter((method) => typeof record[method] !== 'function');
   if (missing.length > 0) throw new ValidationError(`backingStore is not a Backend: missing ${missing.join(', ')}.`);
-  if (typeof record['capabilities'] !== 'object' || record['capabilities'] === null) throw new ValidationError('backingStore is not a Backend: missing capabilities.');
+  if (typeof record['capabilities'] !== 'object' || record['capabilities'] === null)
+    throw new ValidationError('backingStore is not a Backend: missing capabilities.');
 }
 
 function toPairs(entries: Record<string, unknown> | Iterable<readonly [string, unknown]>): (readonly [string, unknown])[] {
-  if (typeof entries !== 'object' || entries === null) throw new ValidationError(`setMany entries must be an object or an iterable of [key, value] pairs, got ${describe(entries)}.`);
+  if (typeof entries !== 'object' || entries === null)
+    throw new ValidationError(`setMany entries must be an object or an iterable of [key, value] pairs, got ${describe(entries)}.`);
   if (Symbol.iterator in entries) {
     return Array.from(entries as Iterable<readonly [string, unknown]>, (pair) => {
       if (!Array.isArray(pair) || pair.length !== 2) throw new ValidationError('setMany entries must be [key, value] pairs.');
@@ -530,5 +555,8 @@ function toPairs(entries: Record<string, unknown> | Iterable<readonly [string, u
 
 function reportReleaseFailure(key: string, error: unknown): void {
   // fn's own error is what the caller gets; the release failure is surfaced, not swallowed.
-  process.emitWarning(`latchkey: releasing the lock for "${key}" after a failed callback failed too: ${error instanceof Error ? error.message : String(error)}`, { code: 'LATCHKEY_RELEASE_FAILED' });
+  process.emitWarning(
+    `latchkey: releasing the lock for "${key}" after a failed callback failed too: ${error instanceof Error ? error.message : String(error)}`,
+    { code: 'LATCHKEY_RELEASE_FAILED' },
+  );
 }

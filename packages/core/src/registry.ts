@@ -29,7 +29,8 @@ export function getKeyValueStore(name: string): KeyValueStore {
  * @throws {ValidationError} when `name` is empty or `factory` is not a function.
  */
 export function registerBackend(name: string, factory: BackendFactory): void {
-  if (typeof name !== 'string' || name.length === 0) throw new ValidationError(`A backend name must be a non-empty string, got ${describe(name)}.`);
+  if (typeof name !== 'string' || name.length === 0)
+    throw new ValidationError(`A backend name must be a non-empty string, got ${describe(name)}.`);
   if (typeof factory !== 'function') throw new ValidationError(`registerBackend("${name}"): factory must be a function.`);
   setBackendFactory(name, factory);
 }

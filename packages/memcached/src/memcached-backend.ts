@@ -80,7 +80,9 @@ export class MemcachedBackend implements Backend {
       // memjs wraps its sequence into a signed 32-bit number; the protocol's opaque is unsigned.
       return this.#client.seq >>> 0;
     };
-    this.#channels = this.#client.servers.map((server: MemjsServer) => new ServerChannel(server, nextOpaque, serverTimeoutMs(server, resolved)));
+    this.#channels = this.#client.servers.map(
+      (server: MemjsServer) => new ServerChannel(server, nextOpaque, serverTimeoutMs(server, resolved)),
+    );
     const names = new Set(this.#channels.map((channel) => channel.name));
     if (names.size !== this.#channels.length) throw new ValidationError('MemcachedBackend: the client lists a server twice.');
     this.#router = new Router(this.#channels, keys);
@@ -179,7 +181,9 @@ export class MemcachedBackend implements Backend {
       const writes = [...latest.values()];
       await Promise.all(
         [...Router.byChannel(writes.map(({ route }) => route))].map(async ([channel, group]) => {
-          const batch = group.map((route) => this.#writeRequest(route, (latest.get(route.dataKey) as { value: StoredValue }).value, this.#exptime(route.key, expiresAt)));
+          const batch = group.map((route) =>
+            this.#writeRequest(route, (latest.get(route.dataKey) as { value: StoredValue }).value, this.#exptime(route.key, expiresAt)),
+          );
           const replies = await channel.send(batch);
           group.forEach((route, index) => checkWrite(route, replies[index] as Reply));
         }),
@@ -196,7 +200,10 @@ export class MemcachedBackend implements Backend {
         return this.#locks.delete(route, lease, op);
       }
       // Reading first tells a stored value from a lock's placeholder (which counts as missing).
-      const [current, deleted] = (await route.channel.send([requests.get(route.dataKey), requests.delete(route.dataKey)])) as [Reply, Reply];
+      const [current, deleted] = (await route.channel.send([requests.get(route.dataKey), requests.delete(route.dataKey)])) as [
+        Reply,
+        Reply,
+      ];
       if (deleted.status !== Status.ok && deleted.status !== Status.notFound) throw statusError('delete', route, deleted);
       const existed = current.status === Status.ok && current.flags !== ItemFlags.placeholder;
       return deleted.status === Status.ok && existed ? 'deleted' : 'missing';
@@ -223,16 +230,21 @@ export class MemcachedBackend implements Backend {
     let route: Route;
     try {
       route = this.#route(key);
-      if (typeof options !== 'object' || options === null) throw new ValidationError('MemcachedBackend.acquireLock: options must be an object.');
+      if (typeof options !== 'object' || options === null)
+        throw new ValidationError('MemcachedBackend.acquireLock: options must be an object.');
       checkDuration('leaseMs', options.leaseMs);
       checkDuration('waitMs', options.waitMs);
     } catch (error) {
       return Promise.reject(error);
     }
     const attempt = (): Promise<Lease | undefined> =>
-      this.#ops.run('acquireLock', (op) => this.#locks.tryAcquire(route, options.leaseMs, op), (late) => {
-        if (late !== undefined) this.#abandon(late);
-      });
+      this.#ops.run(
+        'acquireLock',
+        (op) => this.#locks.tryAcquire(route, options.leaseMs, op),
+        (late) => {
+          if (late !== undefined) this.#abandon(late);
+        },
+      );
     return this.#waiters.acquire(route.dataKey, attempt, options.waitMs, options.signal);
   }
 
@@ -311,9 +323,12 @@ export class MemcachedBackend implements Backend {
     if (this.#closed) return;
     // Best effort: if the release fails the lease lapses by itself; the failure is reported.
     this.releaseLock(lease).catch((error: unknown) => {
-      process.emitWarning(`latchkey: MemcachedBackend could not give back an abandoned lease: ${error instanceof Error ? error.message : String(error)}`, {
-        code: 'LATCHKEY_MEMCACHED_RELEASE_FAILED',
-      });
+      process.emitWarning(
+        `latchkey: MemcachedBackend could not give back an abandoned lease: ${error instanceof Error ? error.message : String(error)}`,
+        {
+          code: 'LATCHKEY_MEMCACHED_RELEASE_FAILED',
+        },
+      );
     });
   }
 }
@@ -321,7 +336,9 @@ export class MemcachedBackend implements Backend {
 function buildClient(options: ResolvedOptions): Client {
   const seconds = options.operationTimeoutMs / 1000;
   const serverOptions = { timeout: seconds, conntimeout: seconds, keepAlive: true, keepAliveDelay: 30 };
-  const servers = (options.servers ?? []).map(({ host, port, username, password }) => new Server(host, port, username, password, { ...serverOptions }));
+  const servers = (options.servers ?? []).map(
+    ({ host, port, username, password }) => new Server(host, port, username, password, { ...serverOptions }),
+  );
   // Requests go through ServerChannel, not Client#perform: memjs's retries and failover (which
   // would move a key, and its lock, to another server) never apply.
   return new Client(servers, { retries: 1, failover: false, logger: { log: () => undefined } });

@@ -112,7 +112,9 @@ export function resolveOptions(options: MemcachedBackendOptions): ResolvedOption
   const operationTimeoutMs = positiveNumber('operationTimeoutMs', options.operationTimeoutMs) ?? DEFAULT_OPERATION_TIMEOUT_MS;
   const itemSizeLimit = positiveNumber('maxValueBytes', options.maxValueBytes) ?? DEFAULT_ITEM_SIZE_LIMIT;
   if (!Number.isInteger(itemSizeLimit) || itemSizeLimit <= ITEM_OVERHEAD_BYTES) {
-    throw new ValidationError(`MemcachedBackend: maxValueBytes must be an integer above ${ITEM_OVERHEAD_BYTES}, got ${String(itemSizeLimit)}.`);
+    throw new ValidationError(
+      `MemcachedBackend: maxValueBytes must be an integer above ${ITEM_OVERHEAD_BYTES}, got ${String(itemSizeLimit)}.`,
+    );
   }
   const noExpiryKeys = options.noExpiryKeys ?? [];
   if (!Array.isArray(noExpiryKeys) || !noExpiryKeys.every((key) => typeof key === 'string' && key.length > 0)) {
@@ -161,7 +163,10 @@ export function parseServers(servers: string | readonly string[]): ServerAddress
   if (entries === undefined || !entries.every((entry) => typeof entry === 'string')) {
     throw new ValidationError('MemcachedBackend: servers must be a string or an array of strings.');
   }
-  const parsed = entries.map((entry) => entry.trim()).filter((entry) => entry.length > 0).map(parseServer);
+  const parsed = entries
+    .map((entry) => entry.trim())
+    .filter((entry) => entry.length > 0)
+    .map(parseServer);
   if (parsed.length === 0) throw new ValidationError('MemcachedBackend: servers lists no server.');
   const seen = new Set<string>();
   for (const { host, port } of parsed) {

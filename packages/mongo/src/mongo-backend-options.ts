@@ -65,7 +65,16 @@ export const DEFAULT_LOCK_POLL_INTERVAL_MS = 200;
 /** First pause of a polling lock waiter. */
 export const MIN_LOCK_POLL_INTERVAL_MS = 10;
 
-const KNOWN = new Set(['url', 'client', 'dbName', 'collection', 'operationTimeoutMs', 'clientOptions', 'documentTtlIndex', 'lockPollIntervalMs']);
+const KNOWN = new Set([
+  'url',
+  'client',
+  'dbName',
+  'collection',
+  'operationTimeoutMs',
+  'clientOptions',
+  'documentTtlIndex',
+  'lockPollIntervalMs',
+]);
 const MAX_TIMER_MS = 2_147_483_647;
 // Characters MongoDB refuses in database names on any platform.
 const BAD_DB_NAME_CHARS = /[/\\. "$*<>:|?\0]/;
@@ -89,14 +98,16 @@ export function resolveMongoOptions(options: unknown): ResolvedMongoOptions {
   const operationTimeoutMs = checkDuration('operationTimeoutMs', record['operationTimeoutMs']) ?? DEFAULT_OPERATION_TIMEOUT_MS;
   const lockPollIntervalMs = checkDuration('lockPollIntervalMs', record['lockPollIntervalMs']) ?? DEFAULT_LOCK_POLL_INTERVAL_MS;
   const documentTtlIndex = record['documentTtlIndex'] ?? true;
-  if (typeof documentTtlIndex !== 'boolean') throw new ValidationError(`MongoBackend: documentTtlIndex must be a boolean, got ${describe(documentTtlIndex)}.`);
+  if (typeof documentTtlIndex !== 'boolean')
+    throw new ValidationError(`MongoBackend: documentTtlIndex must be a boolean, got ${describe(documentTtlIndex)}.`);
 
   const { url, client, clientOptions } = record;
   if (url !== undefined && client !== undefined) throw new ValidationError('MongoBackend: give either url or client, not both.');
   if (url === undefined && client === undefined) throw new ValidationError('MongoBackend: url or client is required.');
   const base = { dbName, collection, operationTimeoutMs, documentTtlIndex, lockPollIntervalMs };
   if (client !== undefined) {
-    if (clientOptions !== undefined) throw new ValidationError('MongoBackend: clientOptions apply only to a client built from url; configure the given client itself.');
+    if (clientOptions !== undefined)
+      throw new ValidationError('MongoBackend: clientOptions apply only to a client built from url; configure the given client itself.');
     if (typeof client !== 'object' || client === null || typeof (client as { db?: unknown }).db !== 'function') {
       throw new ValidationError(`MongoBackend: client must be a MongoClient, got ${describe(client)}.`);
     }
@@ -117,31 +128,42 @@ export function resolveMongoOptions(options: unknown): ResolvedMongoOptions {
       ...extra,
     });
   } catch (error) {
-    throw new ValidationError(`MongoBackend: invalid url or clientOptions: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    throw new ValidationError(`MongoBackend: invalid url or clientOptions: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
   }
   checkAcknowledged(built.options.writeConcern?.w, 'url/clientOptions');
   return { ...base, client: built, ownsClient: true };
 }
 
 function checkDbName(value: unknown): string {
-  if (typeof value !== 'string' || value.length === 0) throw new ValidationError(`MongoBackend: dbName must be a non-empty string, got ${describe(value)}.`);
-  if (BAD_DB_NAME_CHARS.test(value)) throw new ValidationError(`MongoBackend: dbName ${JSON.stringify(value)} contains a character MongoDB refuses (/\\. "$*<>:|? or NUL).`);
-  if (Buffer.byteLength(value, 'utf8') >= 64) throw new ValidationError(`MongoBackend: dbName ${JSON.stringify(value)} must be shorter than 64 bytes.`);
+  if (typeof value !== 'string' || value.length === 0)
+    throw new ValidationError(`MongoBackend: dbName must be a non-empty string, got ${describe(value)}.`);
+  if (BAD_DB_NAME_CHARS.test(value))
+    throw new ValidationError(`MongoBackend: dbName ${JSON.stringify(value)} contains a character MongoDB refuses (/\\. "$*<>:|? or NUL).`);
+  if (Buffer.byteLength(value, 'utf8') >= 64)
+    throw new ValidationError(`MongoBackend: dbName ${JSON.stringify(value)} must be shorter than 64 bytes.`);
   return value;
 }
 
 function checkCollection(value: unknown, dbName: string): string {
-  if (typeof value !== 'string' || value.length === 0) throw new ValidationError(`MongoBackend: collection must be a non-empty string, got ${describe(value)}.`);
-  if (value.includes('$') || value.includes('\0')) throw new ValidationError(`MongoBackend: collection ${JSON.stringify(value)} must not contain "$" or NUL.`);
-  if (value.startsWith('system.')) throw new ValidationError(`MongoBackend: collection ${JSON.stringify(value)} must not start with "system." (reserved by MongoDB).`);
-  if (Buffer.byteLength(`${dbName}.${value}`, 'utf8') > 255) throw new ValidationError(`MongoBackend: the namespace "${dbName}.${value}" is longer than MongoDB's 255 bytes.`);
+  if (typeof value !== 'string' || value.length === 0)
+    throw new ValidationError(`MongoBackend: collection must be a non-empty string, got ${describe(value)}.`);
+  if (value.includes('$') || value.includes('\0'))
+    throw new ValidationError(`MongoBackend: collection ${JSON.stringify(value)} must not contain "$" or NUL.`);
+  if (value.startsWith('system.'))
+    throw new ValidationError(`MongoBackend: collection ${JSON.stringify(value)} must not start with "system." (reserved by MongoDB).`);
+  if (Buffer.byteLength(`${dbName}.${value}`, 'utf8') > 255)
+    throw new ValidationError(`MongoBackend: the namespace "${dbName}.${value}" is longer than MongoDB's 255 bytes.`);
   return value;
 }
 
 function checkDuration(name: string, value: unknown): number | undefined {
   if (value === undefined) return undefined;
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > MAX_TIMER_MS) {
-    throw new ValidationError(`MongoBackend: ${name} must be a positive finite number of milliseconds (at most ${MAX_TIMER_MS}), got ${describe(value)}.`);
+    throw new ValidationError(
+      `MongoBackend: ${name} must be a positive finite number of milliseconds (at most ${MAX_TIMER_MS}), got ${describe(value)}.`,
+    );
   }
   return value;
 }
@@ -149,36 +171,54 @@ function checkDuration(name: string, value: unknown): number | undefined {
 /** The seed's options that travel in clientOptions, checked up front with clear messages. */
 function checkClientOptions(value: unknown): MongoClientOptions {
   if (value === undefined) return {};
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ValidationError(`MongoBackend: clientOptions must be an object, got ${describe(value)}.`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new ValidationError(`MongoBackend: clientOptions must be an object, got ${describe(value)}.`);
   const options = value as Record<string, unknown>;
   const { writeConcern, replicaSet, tls, auth, readPreference } = options;
   if (writeConcern !== undefined) {
-    if (typeof writeConcern !== 'object' || writeConcern === null) throw new ValidationError(`MongoBackend: clientOptions.writeConcern must be an object like { w: 'majority' }, got ${describe(writeConcern)}.`);
+    if (typeof writeConcern !== 'object' || writeConcern === null)
+      throw new ValidationError(
+        `MongoBackend: clientOptions.writeConcern must be an object like { w: 'majority' }, got ${describe(writeConcern)}.`,
+      );
     const { w } = writeConcern as { w?: unknown };
-    if (w !== undefined && !(w === 'majority' || (typeof w === 'string' && w.length > 0) || (typeof w === 'number' && Number.isInteger(w) && w >= 0))) {
-      throw new ValidationError(`MongoBackend: clientOptions.writeConcern.w must be 'majority', a tag set name or a whole number >= 1, got ${describe(w)}.`);
+    if (
+      w !== undefined &&
+      !(w === 'majority' || (typeof w === 'string' && w.length > 0) || (typeof w === 'number' && Number.isInteger(w) && w >= 0))
+    ) {
+      throw new ValidationError(
+        `MongoBackend: clientOptions.writeConcern.w must be 'majority', a tag set name or a whole number >= 1, got ${describe(w)}.`,
+      );
     }
     checkAcknowledged(w, 'clientOptions.writeConcern');
   }
   if (replicaSet !== undefined && (typeof replicaSet !== 'string' || replicaSet.length === 0)) {
     throw new ValidationError(`MongoBackend: clientOptions.replicaSet must be a non-empty string, got ${describe(replicaSet)}.`);
   }
-  if (tls !== undefined && typeof tls !== 'boolean') throw new ValidationError(`MongoBackend: clientOptions.tls must be a boolean, got ${describe(tls)}.`);
+  if (tls !== undefined && typeof tls !== 'boolean')
+    throw new ValidationError(`MongoBackend: clientOptions.tls must be a boolean, got ${describe(tls)}.`);
   if (auth !== undefined) {
     const { username, password } = (typeof auth === 'object' && auth !== null ? auth : {}) as { username?: unknown; password?: unknown };
     if (typeof username !== 'string' || username.length === 0 || (password !== undefined && typeof password !== 'string')) {
       throw new ValidationError('MongoBackend: clientOptions.auth must be { username: string, password?: string }.');
     }
   }
-  if (readPreference !== undefined && typeof readPreference !== 'string' && (typeof readPreference !== 'object' || readPreference === null)) {
-    throw new ValidationError(`MongoBackend: clientOptions.readPreference must be a mode name or a ReadPreference, got ${describe(readPreference)}.`);
+  if (
+    readPreference !== undefined &&
+    typeof readPreference !== 'string' &&
+    (typeof readPreference !== 'object' || readPreference === null)
+  ) {
+    throw new ValidationError(
+      `MongoBackend: clientOptions.readPreference must be a mode name or a ReadPreference, got ${describe(readPreference)}.`,
+    );
   }
   return options as MongoClientOptions;
 }
 
 function checkAcknowledged(w: unknown, where: string): void {
   if (w === 0 || w === '0') {
-    throw new ValidationError(`MongoBackend: ${where} asks for unacknowledged writes (w: 0); lock checks need to know whether a write matched, so use w >= 1 or 'majority'.`);
+    throw new ValidationError(
+      `MongoBackend: ${where} asks for unacknowledged writes (w: 0); lock checks need to know whether a write matched, so use w >= 1 or 'majority'.`,
+    );
   }
 }
 

@@ -39,7 +39,12 @@ import {
 import { NOT_IMPLEMENTED, errorCodes, isDuplicateKey, toLatchkeyError } from './internal/errors.js';
 import { MongoLease, checkLease } from './internal/lease.js';
 import { LockWaitQueue } from './internal/lock-wait-queue.js';
-import { MIN_LOCK_POLL_INTERVAL_MS, resolveMongoOptions, type MongoBackendOptions, type ResolvedMongoOptions } from './mongo-backend-options.js';
+import {
+  MIN_LOCK_POLL_INTERVAL_MS,
+  resolveMongoOptions,
+  type MongoBackendOptions,
+  type ResolvedMongoOptions,
+} from './mongo-backend-options.js';
 
 /** Name of the TTL index {@link MongoBackend} creates on the expiry field. */
 export const TTL_INDEX_NAME = 'latchkey_exp_ttl';
@@ -226,7 +231,9 @@ export class MongoBackend implements Backend {
       if (lease !== undefined) {
         checkLease(lease);
         if (lease.key !== key) return 'lease-lost';
-        const before = await this.#collection.findOneAndUpdate(leaseFilter(key, lease.token, now), CLEAR_VALUE, { returnDocument: 'before' });
+        const before = await this.#collection.findOneAndUpdate(leaseFilter(key, lease.token, now), CLEAR_VALUE, {
+          returnDocument: 'before',
+        });
         if (before === null) return 'lease-lost';
         return isLive(before, now.getTime()) ? 'deleted' : 'missing';
       }
@@ -288,10 +295,13 @@ export class MongoBackend implements Backend {
   extendLock(lease: Lease, leaseMs: number): Promise<boolean> {
     return this.#run('extendLock', async () => {
       checkLease(lease);
-      if (!Number.isFinite(leaseMs) || leaseMs < 0) throw new ValidationError('MongoBackend.extendLock: leaseMs must be a finite number >= 0.');
+      if (!Number.isFinite(leaseMs) || leaseMs < 0)
+        throw new ValidationError('MongoBackend.extendLock: leaseMs must be a finite number >= 0.');
       const now = Date.now();
       const expiresAt = leaseMs === 0 ? NEVER : new Date(now + leaseMs);
-      const result = await this.#collection.updateOne(leaseFilter(lease.key, lease.token, new Date(now)), { $set: { [FIELD.lockExpiresAt]: expiresAt } });
+      const result = await this.#collection.updateOne(leaseFilter(lease.key, lease.token, new Date(now)), {
+        $set: { [FIELD.lockExpiresAt]: expiresAt },
+      });
       if (result.matchedCount === 0) return false;
       if (lease instanceof MongoLease) lease.expiresAt = leaseMs === 0 ? Infinity : expiresAt.getTime();
       return true;
@@ -308,7 +318,10 @@ export class MongoBackend implements Backend {
     return this.#run('purgeExpired', async () => {
       const expired = { [FIELD.expiresAt]: { $lte: new Date() } };
       const result = await this.#collection.bulkWrite(
-        [{ deleteMany: { filter: { ...expired, ...UNFENCED } } }, { updateMany: { filter: { ...expired, ...FENCED }, update: CLEAR_VALUE } }],
+        [
+          { deleteMany: { filter: { ...expired, ...UNFENCED } } },
+          { updateMany: { filter: { ...expired, ...FENCED }, update: CLEAR_VALUE } },
+        ],
         { ordered: true },
       );
       return result.deletedCount + result.modifiedCount;
@@ -335,7 +348,10 @@ export class MongoBackend implements Backend {
     return withDeadline('MongoBackend.releaseLock', this.#options.operationTimeoutMs, async () => {
       checkLease(lease);
       try {
-        const result = await this.#collection.updateOne({ ...idFilter(lease.key), [FIELD.lockToken]: { $eq: lease.token } }, { $unset: { [FIELD.lock]: '' } });
+        const result = await this.#collection.updateOne(
+          { ...idFilter(lease.key), [FIELD.lockToken]: { $eq: lease.token } },
+          { $unset: { [FIELD.lock]: '' } },
+        );
         if (result.matchedCount === 0) return false;
         return lease instanceof MongoLease ? Date.now() < lease.expiresAt : true;
       } finally {

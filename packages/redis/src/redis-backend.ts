@@ -153,13 +153,19 @@ export class RedisBackend implements Backend {
       if (keys.length === 0) return [];
       const dataKeys = keys.map((key) => this.#layout.dataKey(key));
       const client = this.#client;
-      if (!isCluster(client)) return this.#calls.run('getMany', () => client.mgetBuffer(...dataKeys), (found) => found.map(nullToUndefined));
+      if (!isCluster(client))
+        return this.#calls.run(
+          'getMany',
+          () => client.mgetBuffer(...dataKeys),
+          (found) => found.map(nullToUndefined),
+        );
       const values = new Array<StoredValue | undefined>(keys.length).fill(undefined);
       return this.#batched(
         'getMany',
         dataKeys,
         (pipeline, group) => pipeline.mgetBuffer(...group.indexes.map((i) => dataKeys[i] as string)),
-        (group, reply) => (reply as (Buffer | null)[]).forEach((value, position) => (values[group.indexes[position] as number] = value ?? undefined)),
+        (group, reply) =>
+          (reply as (Buffer | null)[]).forEach((value, position) => (values[group.indexes[position] as number] = value ?? undefined)),
       ).then(() => values);
     });
   }
@@ -183,8 +189,10 @@ export class RedisBackend implements Backend {
       }
       const bytes = toBuffer(value, this.#maxValueBytes, true);
       if (lease.key !== key) return Promise.resolve('lease-lost');
-      return this.#calls.run('set', () => runScript(client, LOCKED_SET, [dataKey, lockKeyOf(dataKey), lease.token, bytes, ttl]), (reply): WriteOutcome =>
-        Number(reply) === 1 ? 'written' : 'lease-lost',
+      return this.#calls.run(
+        'set',
+        () => runScript(client, LOCKED_SET, [dataKey, lockKeyOf(dataKey), lease.token, bytes, ttl]),
+        (reply): WriteOutcome => (Number(reply) === 1 ? 'written' : 'lease-lost'),
       );
     } catch (error) {
       return Promise.reject(error);
@@ -235,12 +243,21 @@ export class RedisBackend implements Backend {
       checkKey(key);
       const dataKey = this.#layout.dataKey(key);
       const { lease } = options;
-      if (lease === undefined) return this.#calls.run('delete', () => this.#client.del(dataKey), (removed): DeleteOutcome => (Number(removed) > 0 ? 'deleted' : 'missing'));
+      if (lease === undefined)
+        return this.#calls.run(
+          'delete',
+          () => this.#client.del(dataKey),
+          (removed): DeleteOutcome => (Number(removed) > 0 ? 'deleted' : 'missing'),
+        );
       if (lease.key !== key) return 'lease-lost';
-      return this.#calls.run('delete', () => runScript(this.#client, LOCKED_DELETE, [dataKey, lockKeyOf(dataKey), lease.token]), (reply): DeleteOutcome => {
-        const outcome = Number(reply);
-        return outcome === 1 ? 'deleted' : outcome === 0 ? 'missing' : 'lease-lost';
-      });
+      return this.#calls.run(
+        'delete',
+        () => runScript(this.#client, LOCKED_DELETE, [dataKey, lockKeyOf(dataKey), lease.token]),
+        (reply): DeleteOutcome => {
+          const outcome = Number(reply);
+          return outcome === 1 ? 'deleted' : outcome === 0 ? 'missing' : 'lease-lost';
+        },
+      );
     });
   }
 
@@ -259,7 +276,12 @@ export class RedisBackend implements Backend {
         await this.#calls.run('deleteMany', () => this.#client.del(...dataKeys));
         return;
       }
-      await this.#batched('deleteMany', dataKeys, (pipeline, group) => pipeline.del(...group.indexes.map((i) => dataKeys[i] as string)), noop);
+      await this.#batched(
+        'deleteMany',
+        dataKeys,
+        (pipeline, group) => pipeline.del(...group.indexes.map((i) => dataKeys[i] as string)),
+        noop,
+      );
     });
   }
 
@@ -316,7 +338,9 @@ export class RedisBackend implements Backend {
       checkDuration('leaseMs', leaseMs);
       const dataKey = this.#layout.dataKey(lease.key);
       const startedAt = performance.now();
-      const reply = await this.#calls.run('extendLock', () => runScript(this.#client, EXTEND, [lockKeyOf(dataKey), lease.token, String(Math.ceil(leaseMs))]));
+      const reply = await this.#calls.run('extendLock', () =>
+        runScript(this.#client, EXTEND, [lockKeyOf(dataKey), lease.token, String(Math.ceil(leaseMs))]),
+      );
       const renewed = Number(reply) === 1;
       this.#locks.extended(dataKey, lease.token, leaseMs, startedAt, renewed);
       return renewed;
@@ -378,9 +402,12 @@ export class RedisBackend implements Backend {
     if (this.#closed) return;
     await this.releaseLock({ key, token, fencingToken: 0n }).catch((error: unknown) => {
       // Reported, not swallowed; the lease lapses by itself.
-      process.emitWarning(`latchkey: RedisBackend could not give back an abandoned lease: ${error instanceof Error ? error.message : String(error)}`, {
-        code: 'LATCHKEY_REDIS_RELEASE_FAILED',
-      });
+      process.emitWarning(
+        `latchkey: RedisBackend could not give back an abandoned lease: ${error instanceof Error ? error.message : String(error)}`,
+        {
+          code: 'LATCHKEY_REDIS_RELEASE_FAILED',
+        },
+      );
     });
   }
 
@@ -473,7 +500,8 @@ function toBuffer(value: unknown, maxValueBytes: number, copy: boolean): Buffer 
  */
 function ttlArg(expiresAt: number | undefined): string {
   if (expiresAt === undefined) return '';
-  if (typeof expiresAt !== 'number' || Number.isNaN(expiresAt)) throw new ValidationError(`RedisBackend: expiresAt must be a number, got ${String(expiresAt)}.`);
+  if (typeof expiresAt !== 'number' || Number.isNaN(expiresAt))
+    throw new ValidationError(`RedisBackend: expiresAt must be a number, got ${String(expiresAt)}.`);
   if (expiresAt === Infinity) return '';
   return String(Math.max(1, Math.ceil(expiresAt - Date.now())));
 }

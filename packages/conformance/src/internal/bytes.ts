@@ -17,13 +17,20 @@ export function expectBytes(actual: unknown, expected: Uint8Array, what = 'the s
   if (!(actual instanceof Uint8Array)) {
     expect.fail(`expected ${what} to be ${expected.byteLength} bytes, got ${actual === undefined ? 'undefined' : typeof actual}`);
   }
-  if (Buffer.compare(Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength), Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength)) !== 0) {
+  if (
+    Buffer.compare(
+      Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength),
+      Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength),
+    ) !== 0
+  ) {
     expect.fail(`expected ${what} to be ${hexPreview(expected)}, got ${hexPreview(actual)}`);
   }
 }
 
 /** "5 bytes 01 02 03 04 05" (at most 16 shown). */
 export function hexPreview(value: Uint8Array): string {
-  const shown = Buffer.from(value.buffer, value.byteOffset, Math.min(value.byteLength, 16)).toString('hex').replace(/(..)(?!$)/g, '$1 ');
+  const shown = Buffer.from(value.buffer, value.byteOffset, Math.min(value.byteLength, 16))
+    .toString('hex')
+    .replace(/(..)(?!$)/g, '$1 ');
   return `${value.byteLength} bytes ${shown}${value.byteLength > 16 ? ' …' : ''}`;
 }

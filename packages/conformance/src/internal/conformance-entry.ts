@@ -38,13 +38,16 @@ async function loadOptions(module: RunModule): Promise<ConformanceOptions<Backen
   }
   const { default: create, destroy, createPeer, conformanceOptions } = exports;
   if (typeof create !== 'function') {
-    return new Error(`${module.label} must export a create function as its default export (it exports: ${Object.keys(exports).join(', ') || 'nothing'}).`);
+    return new Error(
+      `${module.label} must export a create function as its default export (it exports: ${Object.keys(exports).join(', ') || 'nothing'}).`,
+    );
   }
   for (const [name, value] of [
     ['destroy', destroy],
     ['createPeer', createPeer],
   ] as const) {
-    if (value !== undefined && typeof value !== 'function') return new Error(`${module.label}: the named export ${name} must be a function.`);
+    if (value !== undefined && typeof value !== 'function')
+      return new Error(`${module.label}: the named export ${name} must be a function.`);
   }
   if (conformanceOptions !== undefined && (typeof conformanceOptions !== 'object' || conformanceOptions === null)) {
     return new Error(`${module.label}: the named export conformanceOptions must be an object.`);

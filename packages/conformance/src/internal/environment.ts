@@ -56,7 +56,8 @@ export async function probeEnvironment(options: ConformanceOptions<Backend>): Pr
   const destroy = async (backend: Backend): Promise<void> => {
     await options.destroy?.(backend);
   };
-  const createPeer = async (backend: Backend): Promise<Backend> => (options.createPeer === undefined ? backend : options.createPeer(backend));
+  const createPeer = async (backend: Backend): Promise<Backend> =>
+    options.createPeer === undefined ? backend : options.createPeer(backend);
   const groups = selectGroups(options.only);
 
   const probe = await create();

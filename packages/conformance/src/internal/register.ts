@@ -74,7 +74,9 @@ async function runCheck(env: ConformanceEnvironment, body: CheckBody): Promise<v
       } catch (error) {
         const lag = lagSince(startedAt);
         if (retries >= STALL_RETRIES || lag < env.timings.lagToleranceMs) throw error;
-        console.warn(`latchkey-conformance: re-running a check that failed while the event loop stalled ${Math.round(lag)} ms: ${messageOf(error)}`);
+        console.warn(
+          `latchkey-conformance: re-running a check that failed while the event loop stalled ${Math.round(lag)} ms: ${messageOf(error)}`,
+        );
       }
     }
   } finally {

@@ -57,7 +57,9 @@ export function resolveModule(specifier: string, cwd: string): string {
     try {
       return createRequire(join(cwd, 'package.json')).resolve(specifier);
     } catch (error) {
-      throw new ModuleNotFoundError(`Cannot find the backend module "${specifier}" as a file or package from ${cwd}: ${error instanceof Error ? error.message : String(error)}`);
+      throw new ModuleNotFoundError(
+        `Cannot find the backend module "${specifier}" as a file or package from ${cwd}: ${error instanceof Error ? error.message : String(error)}`,
+      );
     }
   }
   throw new ModuleNotFoundError(`Cannot find the backend module "${specifier}": no file at ${asPath}.`);
@@ -99,37 +101,36 @@ export async function runConformance(options: RunOptions): Promise<RunResult> {
     },
     onTestRunEnd(testModules: readonly TestModule[], unhandledErrors) {
       for (const testModule of testModules) {
-        for (const error of testModule.errors()) record({ module: '', name: '(loading the suite)', state: 'failed', messages: [error.message] });
+        for (const error of testModule.errors())
+          record({ module: '', name: '(loading the suite)', state: 'failed', messages: [error.message] });
         for (const suite of testModule.children.allSuites()) {
-          for (const error of suite.errors()) record({ ...labelOf(suite.fullName), state: 'failed', messages: [`the suite failed: ${error.message}`] });
+          for (const error of suite.errors())
+            record({ ...labelOf(suite.fullName), state: 'failed', messages: [`the suite failed: ${error.message}`] });
         }
       }
-      for (const error of unhandledErrors) record({ module: '', name: '(unhandled error during the run)', state: 'failed', messages: [error.message] });
+      for (const error of unhandledErrors)
+        record({ module: '', name: '(unhandled error during the run)', state: 'failed', messages: [error.message] });
     },
   };
 
   const { startVitest } = await import('vitest/node');
   const previousExitCode = process.exitCode;
   const entry = entryFile();
-  const vitest = await startVitest(
-    'test',
-    [],
-    {
-      config: false,
-      root: dirname(entry),
-      include: [entry.slice(dirname(entry).length + 1)],
-      exclude: [],
-      pool: 'forks',
-      watch: false,
-      reporters: [reporter],
-      env: { [RUN_ENV_VAR]: JSON.stringify(request) },
-      passWithNoTests: false,
-      // Each suite's own gate (its `concurrency` option) is the real limit.
-      maxConcurrency: 100,
-      // The ordering cache would be written inside the installed package; one file needs no ordering.
-      cache: false,
-    },
-  );
+  const vitest = await startVitest('test', [], {
+    config: false,
+    root: dirname(entry),
+    include: [entry.slice(dirname(entry).length + 1)],
+    exclude: [],
+    pool: 'forks',
+    watch: false,
+    reporters: [reporter],
+    env: { [RUN_ENV_VAR]: JSON.stringify(request) },
+    passWithNoTests: false,
+    // Each suite's own gate (its `concurrency` option) is the real limit.
+    maxConcurrency: 100,
+    // The ordering cache would be written inside the installed package; one file needs no ordering.
+    cache: false,
+  });
   await vitest.close();
   process.exitCode = previousExitCode;
 

@@ -14,8 +14,10 @@ const COARSE = 'coarse-memory-backend.ts';
 describe('adapting to declared capabilities', () => {
   let sizes: CliRun | undefined;
   let coarse: CliRun | undefined;
-  const of = (run: CliRun | undefined, module: string): CheckResult[] => run?.report?.results.filter((result) => result.module === module) ?? [];
-  const failedIn = (results: readonly CheckResult[]): string[] => results.filter((result) => result.state === 'failed').map((result) => result.name);
+  const of = (run: CliRun | undefined, module: string): CheckResult[] =>
+    run?.report?.results.filter((result) => result.module === module) ?? [];
+  const failedIn = (results: readonly CheckResult[]): string[] =>
+    results.filter((result) => result.state === 'failed').map((result) => result.name);
 
   beforeAll(async () => {
     [sizes, coarse] = await Promise.all([runCli([LOCKLESS, BOUNDED]), runCli([COARSE])]);
@@ -25,7 +27,9 @@ describe('adapting to declared capabilities', () => {
     const results = of(sizes, LOCKLESS);
     expect(failedIn(results), sizes?.stdout).toStrictEqual([]);
     expect(results.filter((result) => result.state === 'passed').length).toBeGreaterThanOrEqual(120);
-    const notApplicable = results.filter((result) => result.state === 'skipped' && result.name.includes('not applicable: the backend has no locks of its own'));
+    const notApplicable = results.filter(
+      (result) => result.state === 'skipped' && result.name.includes('not applicable: the backend has no locks of its own'),
+    );
     expect(notApplicable.length).toBeGreaterThanOrEqual(30);
     expect(notApplicable.every((result) => result.name.startsWith('locks: '))).toBe(true);
   });
@@ -34,9 +38,15 @@ describe('adapting to declared capabilities', () => {
     const results = of(sizes, BOUNDED);
     expect(failedIn(results), sizes?.stdout).toStrictEqual([]);
     const passed = results.filter((result) => result.state === 'passed').map((result) => result.name);
-    expect(passed.some((name) => name.endsWith('a value encoded larger than maxValueBytes (4096) rejects with ValueTooLargeError before any I/O'))).toBe(true);
+    expect(
+      passed.some((name) =>
+        name.endsWith('a value encoded larger than maxValueBytes (4096) rejects with ValueTooLargeError before any I/O'),
+      ),
+    ).toBe(true);
     expect(passed.some((name) => name.endsWith('a value encoded to exactly maxValueBytes (4096) is stored'))).toBe(true);
-    expect(passed.some((name) => name.endsWith('a stored key longer than maxKeyBytes (120) rejects with InvalidKeyError before any I/O'))).toBe(true);
+    expect(
+      passed.some((name) => name.endsWith('a stored key longer than maxKeyBytes (120) rejects with InvalidKeyError before any I/O')),
+    ).toBe(true);
     expect(passed.some((name) => name.endsWith('stores a key of maxKeyBytes (120) bytes'))).toBe(true);
   });
 

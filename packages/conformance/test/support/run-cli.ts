@@ -48,10 +48,15 @@ async function spawnCli(args: readonly string[], options: { withReport?: boolean
   const argv = options.withReport === false ? [...args] : ['--report', reportPath, ...args];
   try {
     const { code, stdout, stderr } = await new Promise<{ code: number; stdout: string; stderr: string }>((done) => {
-      execFile(process.execPath, [cliPath, ...argv], { cwd: fixturesDir, maxBuffer: 64 * 1024 * 1024, timeout: 170_000 }, (error, stdout, stderr) => {
-        const exit = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
-        done({ code: exit, stdout, stderr });
-      });
+      execFile(
+        process.execPath,
+        [cliPath, ...argv],
+        { cwd: fixturesDir, maxBuffer: 64 * 1024 * 1024, timeout: 170_000 },
+        (error, stdout, stderr) => {
+          const exit = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
+          done({ code: exit, stdout, stderr });
+        },
+      );
     });
     const report = existsSync(reportPath) ? (JSON.parse(readFileSync(reportPath, 'utf8')) as RunResult) : undefined;
     const lines = stdout.trimEnd().split('\n');

@@ -1,4 +1,14 @@
-import type { AcquireLockOptions, Backend, BackendCapabilities, BackendDeleteOptions, BackendWriteOptions, DeleteOutcome, Lease, StoredValue, WriteOutcome } from '../backend.js';
+import type {
+  AcquireLockOptions,
+  Backend,
+  BackendCapabilities,
+  BackendDeleteOptions,
+  BackendWriteOptions,
+  DeleteOutcome,
+  Lease,
+  StoredValue,
+  WriteOutcome,
+} from '../backend.js';
 import { LocalLockTable } from '../local-lock-table.js';
 import { ProxyBackend } from '../proxy-backend.js';
 

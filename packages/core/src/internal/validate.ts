@@ -9,8 +9,16 @@ export function assertKey(key: unknown): asserts key is string {
 /** @throws {ValidationError} unless `value` is undefined or a finite number >= 0 (or > 0 when `positive`). */
 export function optionalDuration(name: string, value: unknown, { positive = false, allowInfinity = false } = {}): number | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'number' || Number.isNaN(value) || (!allowInfinity && !Number.isFinite(value)) || value < 0 || (positive && value === 0)) {
-    throw new ValidationError(`${name} must be ${positive ? 'a positive' : 'a non-negative'} ${allowInfinity ? '' : 'finite '}number of milliseconds, got ${describe(value)}.`);
+  if (
+    typeof value !== 'number' ||
+    Number.isNaN(value) ||
+    (!allowInfinity && !Number.isFinite(value)) ||
+    value < 0 ||
+    (positive && value === 0)
+  ) {
+    throw new ValidationError(
+      `${name} must be ${positive ? 'a positive' : 'a non-negative'} ${allowInfinity ? '' : 'finite '}number of milliseconds, got ${describe(value)}.`,
+    );
   }
   return value;
 }
@@ -32,7 +40,8 @@ export function optionalSignal(name: string, value: unknown): AbortSignal | unde
 /** @throws {ValidationError} unless `value` is undefined or a (non-array) object. */
 export function optionalObject(name: string, value: unknown): object | undefined {
   if (value === undefined) return undefined;
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ValidationError(`${name} must be an object, got ${describe(value)}.`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    throw new ValidationError(`${name} must be an object, got ${describe(value)}.`);
   return value;
 }
 

@@ -31,12 +31,22 @@ describe('v8Codec fidelity', () => {
   });
 
   it('round-trips Date, Map and Set with their types', () => {
-    const value = { when: new Date(1_700_000_000_123), map: new Map<unknown, unknown>([[1, 'a'], ['k', { x: 1 }]]), set: new Set([1, 'b']) };
+    const value = {
+      when: new Date(1_700_000_000_123),
+      map: new Map<unknown, unknown>([
+        [1, 'a'],
+        ['k', { x: 1 }],
+      ]),
+      set: new Set([1, 'b']),
+    };
     const back = roundTrip(value) as typeof value;
     expect(back.when).toBeInstanceOf(Date);
     expect(back.when.getTime()).toBe(1_700_000_000_123);
     expect(back.map).toBeInstanceOf(Map);
-    expect([...back.map]).toStrictEqual([[1, 'a'], ['k', { x: 1 }]]);
+    expect([...back.map]).toStrictEqual([
+      [1, 'a'],
+      ['k', { x: 1 }],
+    ]);
     expect(back.set).toBeInstanceOf(Set);
     expect([...back.set]).toStrictEqual([1, 'b']);
   });

@@ -97,7 +97,10 @@ describe('LocalLockTable with very long waits', () => {
     const table = new LocalLockTable();
     await table.acquire('k', { leaseMs: 0, waitMs: 0 });
     let settled = false;
-    const waiting = table.acquire('k', { leaseMs: 0, waitMs: 3e9 }).then(() => (settled = true), () => (settled = true));
+    const waiting = table.acquire('k', { leaseMs: 0, waitMs: 3e9 }).then(
+      () => (settled = true),
+      () => (settled = true),
+    );
     await sleep(30);
     expect(settled).toBe(false);
     table.close();

@@ -46,7 +46,9 @@ export class LeaseLocks {
     const token = randomUUID();
     const acquiredAt = performance.now();
     const exptime = leaseExptime(leaseMs, Date.now());
-    const [added] = (await route.channel.send([requests.add(route.lockKey, Buffer.from(token, 'latin1'), ItemFlags.lock, exptime)])) as [Reply];
+    const [added] = (await route.channel.send([requests.add(route.lockKey, Buffer.from(token, 'latin1'), ItemFlags.lock, exptime)])) as [
+      Reply,
+    ];
     if (added.status === Status.exists || added.status === Status.notStored) return undefined;
     if (added.status !== Status.ok) throw statusError('adding the lock item', route, added);
     try {
@@ -54,7 +56,10 @@ export class LeaseLocks {
         throw new BackendError(`memcached ${route.channel.name} runs without CAS values (-C); lease locks need them.`);
       }
       op.check();
-      const [fence, bump] = (await route.channel.send([requests.increment(route.fenceKey, initialFence()), requests.touchCas(route.dataKey)])) as [Reply, Reply];
+      const [fence, bump] = (await route.channel.send([
+        requests.increment(route.fenceKey, initialFence()),
+        requests.touchCas(route.dataKey),
+      ])) as [Reply, Reply];
       if (fence.status !== Status.ok || fence.value.length !== 8) throw statusError('incrementing the fence counter', route, fence);
       const placeholderCas = bump.status === Status.ok ? undefined : await this.#fenceMissing(route, bump, exptime, op);
       const lease: Lease = Object.freeze({ key: route.key, token, fencingToken: fence.value.readBigUInt64BE(0), acquiredAt });
@@ -64,9 +69,12 @@ export class LeaseLocks {
       // We hold the lock item but cannot hand out the lease: give it back (best effort; it
       // lapses by itself otherwise).
       route.channel.send([requests.delete(route.lockKey, added.cas)]).catch((releaseError: unknown) => {
-        process.emitWarning(`latchkey: MemcachedBackend could not give back a lock item after a failed acquire: ${releaseError instanceof Error ? releaseError.message : String(releaseError)}`, {
-          code: 'LATCHKEY_MEMCACHED_RELEASE_FAILED',
-        });
+        process.emitWarning(
+          `latchkey: MemcachedBackend could not give back a lock item after a failed acquire: ${releaseError instanceof Error ? releaseError.message : String(releaseError)}`,
+          {
+            code: 'LATCHKEY_MEMCACHED_RELEASE_FAILED',
+          },
+        );
       });
       throw error;
     }
@@ -109,7 +117,9 @@ export class LeaseLocks {
         cas = await this.#ownedLockCas(route, lease);
         if (cas === undefined) return false;
       }
-      const [renewed] = (await route.channel.send([requests.set(route.lockKey, Buffer.from(lease.token, 'latin1'), ItemFlags.lock, exptime, cas)])) as [Reply];
+      const [renewed] = (await route.channel.send([
+        requests.set(route.lockKey, Buffer.from(lease.token, 'latin1'), ItemFlags.lock, exptime, cas),
+      ])) as [Reply];
       if (renewed.status === Status.ok) {
         if (state !== undefined) state.lockCas = renewed.cas;
         return true;
@@ -140,7 +150,9 @@ export class LeaseLocks {
         if (!exists) return 'written';
         [write] = (await route.channel.send([requests.delete(route.dataKey, current.cas)])) as [Reply];
       } else {
-        const request = exists ? requests.set(route.dataKey, value, flags, exptime, current.cas) : requests.add(route.dataKey, value, flags, exptime);
+        const request = exists
+          ? requests.set(route.dataKey, value, flags, exptime, current.cas)
+          : requests.add(route.dataKey, value, flags, exptime);
         [write] = (await route.channel.send([request])) as [Reply];
       }
       if (write.status === Status.ok) return 'written';
@@ -212,5 +224,7 @@ function isLostRace(reply: Reply): boolean {
 }
 
 function raceError(route: Route, what: string): BackendError {
-  return new BackendError(`memcached ${route.channel.name}: ${what} on "${route.dataKey}" kept losing races with concurrent writers; gave up after ${MAX_RACES} tries.`);
+  return new BackendError(
+    `memcached ${route.channel.name}: ${what} on "${route.dataKey}" kept losing races with concurrent writers; gave up after ${MAX_RACES} tries.`,
+  );
 }

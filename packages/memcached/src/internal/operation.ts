@@ -43,7 +43,9 @@ export class OperationRunner {
       };
       const cancel = (error: unknown): void => finish(() => reject(error));
       const timer = setTimeout(() => {
-        finish(() => reject(new BackendTimeoutError(`MemcachedBackend: ${what} did not settle within ${this.#timeoutMs} ms.`, this.#timeoutMs)));
+        finish(() =>
+          reject(new BackendTimeoutError(`MemcachedBackend: ${what} did not settle within ${this.#timeoutMs} ms.`, this.#timeoutMs)),
+        );
       }, this.#timeoutMs);
       this.#open.add(cancel);
       const op: Operation = {

@@ -77,7 +77,17 @@ describe.each(targets('MemcachedBackend data'))('MemcachedBackend data on $name'
   });
 
   describe('keys', () => {
-    const awkward = ['with space', 'tab\tand\nnewline', 'café ☕', '\ud800 lone', '\udc00 lone', '\ufffd lone', '#not-hashed', '~internal', 'k'.repeat(1024)];
+    const awkward = [
+      'with space',
+      'tab\tand\nnewline',
+      'café ☕',
+      '\ud800 lone',
+      '\udc00 lone',
+      '\ufffd lone',
+      '#not-hashed',
+      '~internal',
+      'k'.repeat(1024),
+    ];
 
     it('stores keys memcached would refuse, each under its own item', async () => {
       const backend = open();
@@ -129,7 +139,12 @@ describe.each(targets('MemcachedBackend data'))('MemcachedBackend data on $name'
       const error = await backend.set('k', new Uint8Array(size)).catch((caught: unknown) => caught);
       expect(error).toBeInstanceOf(ValueTooLargeError);
       expect(error).toMatchObject({ size, limit: MAX_VALUE });
-      await expect(backend.setMany([['a', bytes('a')], ['k', new Uint8Array(size)]])).rejects.toBeInstanceOf(ValueTooLargeError);
+      await expect(
+        backend.setMany([
+          ['a', bytes('a')],
+          ['k', new Uint8Array(size)],
+        ]),
+      ).rejects.toBeInstanceOf(ValueTooLargeError);
       expect(text(await backend.get('k'))).toBe('before');
       expect(await backend.get('a')).toBeUndefined();
     });

@@ -25,7 +25,11 @@ describe.runIf(requireService('MemcachedBackend faults', installed, 'memcached i
   const opened: MemcachedBackend[] = [];
   const open = (server: SingleServer | readonly SingleServer[]): MemcachedBackend => {
     const list = Array.isArray(server) ? server : [server];
-    const backend = new MemcachedBackend({ servers: list.map((s: SingleServer) => s.url), keyPrefix: uniquePrefix(), operationTimeoutMs: DEADLINE_MS });
+    const backend = new MemcachedBackend({
+      servers: list.map((s: SingleServer) => s.url),
+      keyPrefix: uniquePrefix(),
+      operationTimeoutMs: DEADLINE_MS,
+    });
     opened.push(backend);
     return backend;
   };
@@ -95,7 +99,12 @@ describe.runIf(requireService('MemcachedBackend faults', installed, 'memcached i
           await call(() => backend.set(key, bytes('v')));
           await call(() => backend.get(key));
           await call(() => backend.getMany([key, `${key}x`, 'shared']));
-          await call(() => backend.setMany([[key, bytes('w')], ['shared', bytes('s')]]));
+          await call(() =>
+            backend.setMany([
+              [key, bytes('w')],
+              ['shared', bytes('s')],
+            ]),
+          );
           await call(async () => {
             const lease = await backend.acquireLock(key, { leaseMs: 5000, waitMs: 0 });
             if (lease !== undefined) {
@@ -162,7 +171,11 @@ describe.runIf(requireService('MemcachedBackend faults', installed, 'memcached i
       await backend.set('k', bytes('v'));
       await server().pause();
       await stopped(server().pid);
-      for (const op of [() => backend.get('k'), () => backend.set('k', bytes('w')), () => backend.acquireLock('k', { leaseMs: 5000, waitMs: 0 })]) {
+      for (const op of [
+        () => backend.get('k'),
+        () => backend.set('k', bytes('w')),
+        () => backend.acquireLock('k', { leaseMs: 5000, waitMs: 0 }),
+      ]) {
         const startedAt = performance.now();
         await expect(op()).rejects.toBeInstanceOf(BackendTimeoutError);
         expect(performance.now() - startedAt).toBeLessThan(DEADLINE_MS + MARGIN_MS);

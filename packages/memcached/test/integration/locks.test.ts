@@ -11,7 +11,8 @@ describe.each(targets('MemcachedBackend locks'))('MemcachedBackend locks on $nam
   const opened: MemcachedBackend[] = [];
   /** A backend; `peerOf` gives a second client on the same servers and prefix. */
   const open = (peerOf?: MemcachedBackend): MemcachedBackend => {
-    const backend = peerOf === undefined ? backendOn(target) : new MemcachedBackend({ servers: target.servers, keyPrefix: peerOf.keyPrefix });
+    const backend =
+      peerOf === undefined ? backendOn(target) : new MemcachedBackend({ servers: target.servers, keyPrefix: peerOf.keyPrefix });
     opened.push(backend);
     return backend;
   };
@@ -218,7 +219,9 @@ describe.each(targets('MemcachedBackend locks'))('MemcachedBackend locks on $nam
         await acquire(open(backend), 'present');
         await acquire(open(backend), 'absent');
         // The holder's write with what it read is refused by the server.
-        const [late] = (await channelOf('present').send([requests.set(`${backend.keyPrefix}present`, bytes('stale'), 0, 0, read.cas)])) as [Reply];
+        const [late] = (await channelOf('present').send([requests.set(`${backend.keyPrefix}present`, bytes('stale'), 0, 0, read.cas)])) as [
+          Reply,
+        ];
         const [lateAdd] = (await channelOf('absent').send([requests.add(`${backend.keyPrefix}absent`, bytes('stale'), 0, 0)])) as [Reply];
         expect(late.status).toBe(Status.exists);
         expect(lateAdd.status).toBe(Status.exists);

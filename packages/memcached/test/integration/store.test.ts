@@ -7,7 +7,9 @@ import { backendOn, rawClients, targets, uniquePrefix } from '../support/targets
 describe.each(targets('MemcachedBackend through KeyValueStore'))('KeyValueStore over MemcachedBackend on $name', (target) => {
   const stores: KeyValueStore[] = [];
   const raw = rawClients(target.servers);
-  const configured = async (options: Parameters<KeyValueStore['configure']>[1] = {}): Promise<{ store: KeyValueStore; backend: MemcachedBackend }> => {
+  const configured = async (
+    options: Parameters<KeyValueStore['configure']>[1] = {},
+  ): Promise<{ store: KeyValueStore; backend: MemcachedBackend }> => {
     const backend = backendOn(target);
     const store = getKeyValueStore(`memcached-store-${uniquePrefix()}`);
     await store.configure(backend, options);

@@ -23,7 +23,8 @@ export function targets(suite: string, only?: 'one server' | 'two servers'): Tar
   }
   if (only !== 'one server') {
     const pair = inject('memcachedPairServers');
-    if (requireService(`${suite} (two servers)`, pair, inject('memcachedPairUnavailable'))) found.push({ name: 'two servers', servers: pair });
+    if (requireService(`${suite} (two servers)`, pair, inject('memcachedPairUnavailable')))
+      found.push({ name: 'two servers', servers: pair });
   }
   return found;
 }
@@ -44,5 +45,6 @@ export function rawClients(servers: string): Map<string, Client> {
 }
 
 export const bytes = (text: string): Uint8Array => new TextEncoder().encode(text);
-export const text = (value: Uint8Array | undefined): string | undefined => (value === undefined ? undefined : new TextDecoder().decode(value));
+export const text = (value: Uint8Array | undefined): string | undefined =>
+  value === undefined ? undefined : new TextDecoder().decode(value);
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -3,7 +3,11 @@ import { describe, expect, it } from 'vitest';
 import { isValidPrefix, isValidStoredKey, KeyScheme, MANGLED_MARK, MAX_KEY_BYTES } from '../../src/internal/keys.js';
 
 /** Any JavaScript string, lone surrogates and control characters included. */
-const anyKey = fc.string({ unit: fc.integer({ min: 0, max: 0xffff }).map((code) => String.fromCharCode(code)), minLength: 1, maxLength: 300 });
+const anyKey = fc.string({
+  unit: fc.integer({ min: 0, max: 0xffff }).map((code) => String.fromCharCode(code)),
+  minLength: 1,
+  maxLength: 300,
+});
 /** Keys that sit on the scheme's edges: marks, printable ASCII, lengths around the limits. */
 const edgyKey = fc.oneof(
   anyKey,
@@ -69,10 +73,13 @@ describe('KeyScheme', () => {
   describe('readability', () => {
     const scheme = new KeyScheme('app:');
 
-    it.each(['user:42', 'token/abc-DEF_1.2', 'a'.repeat(MAX_KEY_BYTES - 'app:'.length - 2)])('keeps the short printable key %s as it is', (key) => {
-      expect(scheme.mangler(key)).toBe(key);
-      expect(scheme.dataKey(key)).toBe(`app:${key}`);
-    });
+    it.each(['user:42', 'token/abc-DEF_1.2', 'a'.repeat(MAX_KEY_BYTES - 'app:'.length - 2)])(
+      'keeps the short printable key %s as it is',
+      (key) => {
+        expect(scheme.mangler(key)).toBe(key);
+        expect(scheme.dataKey(key)).toBe(`app:${key}`);
+      },
+    );
 
     const unstorable: readonly (readonly [string, string])[] = [
       ['a space', 'a b'],

@@ -34,7 +34,13 @@ describe('OperationRunner', () => {
   it('hands a result that arrives after the deadline to onLate', async () => {
     const runner = new OperationRunner(10);
     const late: string[] = [];
-    await expect(runner.run('acquire', () => sleep(40).then(() => 'lease'), (value) => late.push(value))).rejects.toBeInstanceOf(BackendTimeoutError);
+    await expect(
+      runner.run(
+        'acquire',
+        () => sleep(40).then(() => 'lease'),
+        (value) => late.push(value),
+      ),
+    ).rejects.toBeInstanceOf(BackendTimeoutError);
     await sleep(50);
     expect(late).toStrictEqual(['lease']);
   });
@@ -53,6 +59,10 @@ describe('OperationRunner', () => {
     expect(await runner.run('ok', async () => 7)).toBe(7);
     const failure = new Error('boom');
     await expect(runner.run('fail', () => Promise.reject(failure))).rejects.toBe(failure);
-    await expect(runner.run('throws', () => { throw failure; })).rejects.toBe(failure);
+    await expect(
+      runner.run('throws', () => {
+        throw failure;
+      }),
+    ).rejects.toBe(failure);
   });
 });

@@ -14,7 +14,9 @@ describe('servers', () => {
   });
 
   it('reads SASL credentials, splitting at the last @ and the first :', () => {
-    expect(parseServers('user:p@ss:word@127.0.0.1:1')).toStrictEqual([{ host: '127.0.0.1', port: 1, username: 'user', password: 'p@ss:word' }]);
+    expect(parseServers('user:p@ss:word@127.0.0.1:1')).toStrictEqual([
+      { host: '127.0.0.1', port: 1, username: 'user', password: 'p@ss:word' },
+    ]);
   });
 
   it.each(['', ' , ', '127.0.0.1:0', '127.0.0.1:70000', 'host:port', 'a b:1', 'nopassword@127.0.0.1:1'])('refuses %j', (servers) => {
@@ -38,7 +40,13 @@ describe('servers', () => {
 describe('options', () => {
   it('applies the documented defaults', () => {
     const resolved = resolveOptions({ servers: '127.0.0.1:1' });
-    expect(resolved).toMatchObject({ keyPrefix: '', operationTimeoutMs: 2000, itemSizeLimit: 1_048_576, defaultTtlMs: undefined, noExpiryKeys: [] });
+    expect(resolved).toMatchObject({
+      keyPrefix: '',
+      operationTimeoutMs: 2000,
+      itemSizeLimit: 1_048_576,
+      defaultTtlMs: undefined,
+      noExpiryKeys: [],
+    });
   });
 
   it.each([

@@ -12,7 +12,9 @@ function decode(buffer: Buffer) {
 
 describe('request building', () => {
   it('builds a set with flags, expiry, value, opaque and CAS in the header', () => {
-    const frame = decode(encodeRequest(requests.set('k1', new Uint8Array([1, 2, 3]), ItemFlags.placeholder, 42, 0x0102030405060708n), 0xfffffff0));
+    const frame = decode(
+      encodeRequest(requests.set('k1', new Uint8Array([1, 2, 3]), ItemFlags.placeholder, 42, 0x0102030405060708n), 0xfffffff0),
+    );
     expect(frame.header.magic).toBe(0x80);
     expect(frame.header.opcode).toBe(Opcode.set);
     expect(frame.header.opaque).toBe(0xfffffff0);

@@ -48,7 +48,8 @@ export function checkKey(key: unknown): asserts key is string {
   if (key.length === 0) throw new InvalidKeyError(key, 'backend keys must not be empty');
   if (!key.isWellFormed()) throw new InvalidKeyError(key, 'keys must be well-formed Unicode (BSON cannot store lone surrogates)');
   const bytes = Buffer.byteLength(key, 'utf8');
-  if (bytes > MAX_KEY_BYTES) throw new InvalidKeyError(key, `the key is ${bytes} UTF-8 bytes; MongoBackend accepts at most ${MAX_KEY_BYTES}`);
+  if (bytes > MAX_KEY_BYTES)
+    throw new InvalidKeyError(key, `the key is ${bytes} UTF-8 bytes; MongoBackend accepts at most ${MAX_KEY_BYTES}`);
 }
 
 /**

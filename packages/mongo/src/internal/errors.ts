@@ -38,7 +38,17 @@ const UNAVAILABLE_NAMES = [
  * Socket errors the driver sometimes lets through unwrapped (for example EPIPE when the
  * server went away between two writes on one connection).
  */
-const UNAVAILABLE_SYSTEM_CODES = new Set(['EPIPE', 'ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'ENOTCONN', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+const UNAVAILABLE_SYSTEM_CODES = new Set([
+  'EPIPE',
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'ECONNABORTED',
+  'ENOTCONN',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
 const TIMEOUT_SYSTEM_CODES = new Set(['ETIMEDOUT']);
 
 /** E11000: an upsert lost the race to insert the same `_id`. */
@@ -53,7 +63,11 @@ export const NOT_IMPLEMENTED = 238;
  */
 function classNames(error: object): string[] {
   const names: string[] = [];
-  for (let proto: unknown = Object.getPrototypeOf(error); proto !== null && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+  for (
+    let proto: unknown = Object.getPrototypeOf(error);
+    proto !== null && proto !== Object.prototype;
+    proto = Object.getPrototypeOf(proto)
+  ) {
     const ctor = (proto as { constructor?: { name?: unknown } }).constructor;
     if (typeof ctor?.name === 'string') names.push(ctor.name);
   }
@@ -95,10 +109,18 @@ export function toLatchkeyError(error: unknown, what: string, timeoutMs: number)
   const names = layers.flatMap(classNames);
   const codes = layers.flatMap(errorCodes);
   const systemCodes = layers.map((layer) => (layer as { code?: unknown }).code).filter((code): code is string => typeof code === 'string');
-  if (names.some((name) => TIMEOUT_NAMES.includes(name)) || codes.some((code) => TIMEOUT_CODES.has(code)) || systemCodes.some((code) => TIMEOUT_SYSTEM_CODES.has(code))) {
+  if (
+    names.some((name) => TIMEOUT_NAMES.includes(name)) ||
+    codes.some((code) => TIMEOUT_CODES.has(code)) ||
+    systemCodes.some((code) => TIMEOUT_SYSTEM_CODES.has(code))
+  ) {
     return new BackendTimeoutError(`${what} timed out: ${detail}`, timeoutMs, { cause: error });
   }
-  if (names.some((name) => UNAVAILABLE_NAMES.includes(name)) || codes.some((code) => UNAVAILABLE_CODES.has(code)) || systemCodes.some((code) => UNAVAILABLE_SYSTEM_CODES.has(code))) {
+  if (
+    names.some((name) => UNAVAILABLE_NAMES.includes(name)) ||
+    codes.some((code) => UNAVAILABLE_CODES.has(code)) ||
+    systemCodes.some((code) => UNAVAILABLE_SYSTEM_CODES.has(code))
+  ) {
     return new BackendUnavailableError(`${what}: the MongoDB server is unavailable: ${detail}`, { cause: error });
   }
   return new BackendError(`${what} failed: ${detail}`, { cause: error });

@@ -225,13 +225,15 @@ export class LockWaitQueue {
   }
 
   #giveBack(lease: Lease): void {
-    this.#track(this.#release(lease).catch((error: unknown) => {
-      // Nobody is left to tell: the waiter has gone. A lease that lapses lapses by itself;
-      // one that never lapses would stay, so say so.
-      process.emitWarning(
-        `latchkey: MongoBackend could not give back a lock on "${lease.key}" won after its waiter left: ${error instanceof Error ? error.message : String(error)}`,
-        { code: 'LATCHKEY_MONGO_RELEASE_FAILED' },
-      );
-    }));
+    this.#track(
+      this.#release(lease).catch((error: unknown) => {
+        // Nobody is left to tell: the waiter has gone. A lease that lapses lapses by itself;
+        // one that never lapses would stay, so say so.
+        process.emitWarning(
+          `latchkey: MongoBackend could not give back a lock on "${lease.key}" won after its waiter left: ${error instanceof Error ? error.message : String(error)}`,
+          { code: 'LATCHKEY_MONGO_RELEASE_FAILED' },
+        );
+      }),
+    );
   }
 }

@@ -16,7 +16,14 @@ describe.runIf(mongoAvailable('MongoBackend conformance'))('conformance', () => 
     create: () => connected(createBackend()),
     // A second client on the same collection: exclusion across processes is exclusion across clients.
     createPeer: (backend) =>
-      connected(new MongoBackend({ url: mongoUrl as string, dbName: TEST_DB, collection: backend.collection.collectionName, documentTtlIndex: false })),
+      connected(
+        new MongoBackend({
+          url: mongoUrl as string,
+          dbName: TEST_DB,
+          collection: backend.collection.collectionName,
+          documentTtlIndex: false,
+        }),
+      ),
     destroy: (backend) => dropCollection(backend),
   });
 });

@@ -18,7 +18,22 @@ import {
 } from './mongo-test-env.js';
 
 /** Keys that would be operators, field paths or prototype keys if used unsafely. */
-const INJECTION_KEYS = ['$where', '$gt', '$ne', '$in', '$', 'a.b', '.a', 'a.', '{"$ne":1}', '{"$gt":""}', '__proto__', 'constructor', 'a\0b', 'café😀'];
+const INJECTION_KEYS = [
+  '$where',
+  '$gt',
+  '$ne',
+  '$in',
+  '$',
+  'a.b',
+  '.a',
+  'a.',
+  '{"$ne":1}',
+  '{"$gt":""}',
+  '__proto__',
+  'constructor',
+  'a\0b',
+  'café😀',
+];
 
 describe.runIf(mongoAvailable('MongoBackend data'))('MongoBackend data', () => {
   const backends: MongoBackend[] = [];
@@ -95,7 +110,12 @@ describe.runIf(mongoAvailable('MongoBackend data'))('MongoBackend data', () => {
     it('rejects a value over maxValueBytes with ValueTooLargeError before sending anything', async () => {
       const { backend, commands } = tracked();
       await expect(backend.set('big', new Uint8Array(MAX_VALUE_BYTES + 1))).rejects.toBeInstanceOf(ValueTooLargeError);
-      await expect(backend.setMany([['ok', bytes('x')], ['big', new Uint8Array(MAX_VALUE_BYTES + 1)]])).rejects.toBeInstanceOf(ValueTooLargeError);
+      await expect(
+        backend.setMany([
+          ['ok', bytes('x')],
+          ['big', new Uint8Array(MAX_VALUE_BYTES + 1)],
+        ]),
+      ).rejects.toBeInstanceOf(ValueTooLargeError);
       expect(commands).toEqual([]);
       expect(await backend.get('ok')).toBeUndefined();
     });
@@ -104,7 +124,10 @@ describe.runIf(mongoAvailable('MongoBackend data'))('MongoBackend data', () => {
   describe('batches', () => {
     it('getMany answers in input order, duplicates included, in one find', async () => {
       const { backend, commands } = tracked();
-      await backend.setMany([['a', bytes('A')], ['b', bytes('B')]]);
+      await backend.setMany([
+        ['a', bytes('A')],
+        ['b', bytes('B')],
+      ]);
       commands.length = 0;
       const values = await backend.getMany(['b', 'missing', 'a', 'b']);
       expect(values.map(text)).toEqual(['B', undefined, 'A', 'B']);
@@ -139,7 +162,14 @@ describe.runIf(mongoAvailable('MongoBackend data'))('MongoBackend data', () => {
     it('setMany is one bulk write in which later duplicates win, with the expiry on every entry', async () => {
       const { backend, commands } = tracked();
       const expiresAt = Date.now() + 60_000;
-      await backend.setMany([['a', bytes('1')], ['b', bytes('2')], ['a', bytes('3')]], { expiresAt });
+      await backend.setMany(
+        [
+          ['a', bytes('1')],
+          ['b', bytes('2')],
+          ['a', bytes('3')],
+        ],
+        { expiresAt },
+      );
       expect(commands).toEqual(['update']);
       expect((await backend.getMany(['a', 'b'])).map(text)).toEqual(['3', '2']);
       const docs = await rawCollection(backend).find({}).toArray();
@@ -148,7 +178,11 @@ describe.runIf(mongoAvailable('MongoBackend data'))('MongoBackend data', () => {
 
     it('deleteMany is one bulk write and ignores missing keys', async () => {
       const { backend, commands } = tracked();
-      await backend.setMany([['a', bytes('1')], ['b', bytes('2')], ['c', bytes('3')]]);
+      await backend.setMany([
+        ['a', bytes('1')],
+        ['b', bytes('2')],
+        ['c', bytes('3')],
+      ]);
       commands.length = 0;
       await backend.deleteMany(['a', 'missing', 'c', 'a']);
       expect(commands).toEqual(['delete', 'update']);

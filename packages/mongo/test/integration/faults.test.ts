@@ -47,7 +47,10 @@ async function settleAll(calls: Record<string, () => Promise<unknown>>): Promise
 function expectTypedFailures(results: readonly Settled[]): void {
   for (const { name, ms, error } of results) {
     expect(error, `${name} should have failed`).toBeInstanceOf(LatchkeyError);
-    expect([BackendUnavailableError, BackendTimeoutError].some((type) => error instanceof type), `${name}: ${String(error)}`).toBe(true);
+    expect(
+      [BackendUnavailableError, BackendTimeoutError].some((type) => error instanceof type),
+      `${name}: ${String(error)}`,
+    ).toBe(true);
     // Only the backend's own deadline has no driver error to keep.
     if (!(error instanceof BackendTimeoutError)) expect((error as Error).cause, `${name} keeps the driver error as cause`).toBeDefined();
     expect(ms, `${name} settled after ${Math.round(ms)} ms`).toBeLessThan(TIMEOUT_MS + MARGIN_MS);
@@ -72,7 +75,13 @@ describe.runIf(requireService('MongoBackend faults', server, unavailable))('Mong
   let backend: MongoBackend;
 
   beforeAll(() => {
-    backend = new MongoBackend({ url, dbName: 'latchkey_faults', collection: `f_${randomUUID().replaceAll('-', '')}`, operationTimeoutMs: TIMEOUT_MS, documentTtlIndex: false });
+    backend = new MongoBackend({
+      url,
+      dbName: 'latchkey_faults',
+      collection: `f_${randomUUID().replaceAll('-', '')}`,
+      operationTimeoutMs: TIMEOUT_MS,
+      documentTtlIndex: false,
+    });
   });
   afterAll(async () => {
     await backend?.close();

@@ -2,7 +2,17 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { KeyValueStore, LockTimeoutError, type Lease } from '@latchkey/core';
 import { MongoBackend, type MongoBackendOptions } from '../../src/index.js';
-import { bytes, closeTestClient, createBackend, dropCollection, mongoAvailable, mongoUrl, rawCollection, text, TEST_DB } from './mongo-test-env.js';
+import {
+  bytes,
+  closeTestClient,
+  createBackend,
+  dropCollection,
+  mongoAvailable,
+  mongoUrl,
+  rawCollection,
+  text,
+  TEST_DB,
+} from './mongo-test-env.js';
 
 const LEASE_MS = 400;
 
@@ -16,7 +26,13 @@ describe.runIf(mongoAvailable('MongoBackend locks'))('MongoBackend locks', () =>
   }
   /** A second backend, with a client of its own, on the same collection (another process, in effect). */
   function peer(of: MongoBackend, options: Partial<MongoBackendOptions> = {}): MongoBackend {
-    const backend = new MongoBackend({ url: mongoUrl as string, dbName: TEST_DB, collection: of.collection.collectionName, documentTtlIndex: false, ...options } as MongoBackendOptions);
+    const backend = new MongoBackend({
+      url: mongoUrl as string,
+      dbName: TEST_DB,
+      collection: of.collection.collectionName,
+      documentTtlIndex: false,
+      ...options,
+    } as MongoBackendOptions);
     backends.push(backend);
     return backend;
   }

@@ -1,4 +1,11 @@
-import { MongoNetworkError, MongoNetworkTimeoutError, MongoServerError, MongoServerSelectionError, MongoTopologyClosedError, type TopologyDescription } from 'mongodb';
+import {
+  MongoNetworkError,
+  MongoNetworkTimeoutError,
+  MongoServerError,
+  MongoServerSelectionError,
+  MongoTopologyClosedError,
+  type TopologyDescription,
+} from 'mongodb';
 import { describe, expect, it } from 'vitest';
 import { BackendError, BackendTimeoutError, BackendUnavailableError, InvalidKeyError } from '@latchkey/core';
 import { isDuplicateKey, toLatchkeyError } from '../../src/internal/errors.js';
@@ -16,7 +23,10 @@ describe('toLatchkeyError', () => {
     ['a primary that stepped down', serverError(189)],
     ['a shutting-down server', serverError(91)],
     ['a node that is not primary', serverError(10107)],
-    ['a bulk write that lost its connection', Object.assign(new MongoServerError({ errmsg: 'read ECONNRESET' }), { errorResponse: new MongoNetworkError('read ECONNRESET') })],
+    [
+      'a bulk write that lost its connection',
+      Object.assign(new MongoServerError({ errmsg: 'read ECONNRESET' }), { errorResponse: new MongoNetworkError('read ECONNRESET') }),
+    ],
     ['a raw EPIPE socket error', Object.assign(new Error('This socket has been ended by the other party'), { code: 'EPIPE' })],
     ['a raw ECONNRESET socket error', Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })],
   ])('maps %s to BackendUnavailableError', (_name, error) => {

@@ -48,7 +48,13 @@ describe('MongoBackend options', () => {
     it('passes the seed’s options (write concern, read preference, replica set, TLS, credentials) to the built client', () => {
       const resolved = resolveMongoOptions({
         ...valid,
-        clientOptions: { writeConcern: { w: 'majority', journal: true }, readPreference: 'primaryPreferred', replicaSet: 'rs0', tls: false, auth: { username: 'u', password: 'p' } },
+        clientOptions: {
+          writeConcern: { w: 'majority', journal: true },
+          readPreference: 'primaryPreferred',
+          replicaSet: 'rs0',
+          tls: false,
+          auth: { username: 'u', password: 'p' },
+        },
       });
       clients.push(resolved.client);
       const options = resolved.client.options;
@@ -83,7 +89,11 @@ describe('MongoBackend options', () => {
       ['a url that is not a string', { ...valid, url: 42 }, /url must be a mongodb:\/\/ or mongodb\+srv:\/\/ connection string, got 42/],
       ['a url with another scheme', { ...valid, url: 'http://127.0.0.1/' }, /url must be a mongodb:\/\//],
       ['a malformed url', { ...valid, url: 'mongodb://' }, /invalid url or clientOptions/],
-      ['a client that is not a MongoClient', { client: { hello: 1 }, dbName: 'db', collection: 'kvs' }, /client must be a MongoClient, got an object/],
+      [
+        'a client that is not a MongoClient',
+        { client: { hello: 1 }, dbName: 'db', collection: 'kvs' },
+        /client must be a MongoClient, got an object/,
+      ],
       ['a missing dbName', { url: URL, collection: 'kvs' }, /dbName must be a non-empty string, got undefined/],
       ['an empty dbName', { ...valid, dbName: '' }, /dbName must be a non-empty string/],
       ['a dbName with a dot', { ...valid, dbName: 'a.b' }, /dbName "a.b" contains a character MongoDB refuses/],
@@ -94,7 +104,11 @@ describe('MongoBackend options', () => {
       ['a collection with NUL', { ...valid, collection: 'a\0b' }, /must not contain "\$" or NUL/],
       ['a system collection', { ...valid, collection: 'system.users' }, /must not start with "system\."/],
       ['a namespace over 255 bytes', { ...valid, collection: 'c'.repeat(260) }, /longer than MongoDB's 255 bytes/],
-      ['operationTimeoutMs 0', { ...valid, operationTimeoutMs: 0 }, /operationTimeoutMs must be a positive finite number of milliseconds .* got 0/],
+      [
+        'operationTimeoutMs 0',
+        { ...valid, operationTimeoutMs: 0 },
+        /operationTimeoutMs must be a positive finite number of milliseconds .* got 0/,
+      ],
       ['a negative operationTimeoutMs', { ...valid, operationTimeoutMs: -5 }, /operationTimeoutMs must be a positive/],
       ['an infinite operationTimeoutMs', { ...valid, operationTimeoutMs: Infinity }, /operationTimeoutMs must be a positive finite/],
       ['an operationTimeoutMs beyond setTimeout', { ...valid, operationTimeoutMs: 2 ** 31 }, /at most 2147483647/],
@@ -102,16 +116,40 @@ describe('MongoBackend options', () => {
       ['a lockPollIntervalMs of 0', { ...valid, lockPollIntervalMs: 0 }, /lockPollIntervalMs must be a positive/],
       ['a non-boolean documentTtlIndex', { ...valid, documentTtlIndex: 'yes' }, /documentTtlIndex must be a boolean, got "yes"/],
       ['clientOptions that are not an object', { ...valid, clientOptions: 'w=1' }, /clientOptions must be an object, got "w=1"/],
-      ['clientOptions with a given client', { client: new MongoClient(URL), dbName: 'db', collection: 'kvs', clientOptions: {} }, /clientOptions apply only to a client built from url/],
-      ['a writeConcern that is not an object', { ...valid, clientOptions: { writeConcern: 'majority' } }, /writeConcern must be an object like \{ w: 'majority' \}/],
+      [
+        'clientOptions with a given client',
+        { client: new MongoClient(URL), dbName: 'db', collection: 'kvs', clientOptions: {} },
+        /clientOptions apply only to a client built from url/,
+      ],
+      [
+        'a writeConcern that is not an object',
+        { ...valid, clientOptions: { writeConcern: 'majority' } },
+        /writeConcern must be an object like \{ w: 'majority' \}/,
+      ],
       ['unacknowledged writes (w: 0)', { ...valid, clientOptions: { writeConcern: { w: 0 } } }, /unacknowledged writes \(w: 0\)/],
       ['unacknowledged writes in the url', { ...valid, url: `${URL}?w=0` }, /unacknowledged writes \(w: 0\)/],
-      ['a negative w', { ...valid, clientOptions: { writeConcern: { w: -1 } } }, /writeConcern.w must be 'majority', a tag set name or a whole number >= 1, got -1/],
+      [
+        'a negative w',
+        { ...valid, clientOptions: { writeConcern: { w: -1 } } },
+        /writeConcern.w must be 'majority', a tag set name or a whole number >= 1, got -1/,
+      ],
       ['an empty replicaSet', { ...valid, clientOptions: { replicaSet: '' } }, /replicaSet must be a non-empty string/],
       ['a non-boolean tls', { ...valid, clientOptions: { tls: 'yes' } }, /tls must be a boolean, got "yes"/],
-      ['credentials without a username', { ...valid, clientOptions: { auth: { password: 'p' } } }, /auth must be \{ username: string, password\?: string \}/],
-      ['an unknown read preference', { ...valid, clientOptions: { readPreference: 'fastest' } }, /invalid url or clientOptions: Invalid read preference mode "fastest"/],
-      ['a read preference of the wrong type', { ...valid, clientOptions: { readPreference: 3 } }, /readPreference must be a mode name or a ReadPreference, got 3/],
+      [
+        'credentials without a username',
+        { ...valid, clientOptions: { auth: { password: 'p' } } },
+        /auth must be \{ username: string, password\?: string \}/,
+      ],
+      [
+        'an unknown read preference',
+        { ...valid, clientOptions: { readPreference: 'fastest' } },
+        /invalid url or clientOptions: Invalid read preference mode "fastest"/,
+      ],
+      [
+        'a read preference of the wrong type',
+        { ...valid, clientOptions: { readPreference: 3 } },
+        /readPreference must be a mode name or a ReadPreference, got 3/,
+      ],
       ['an option the driver does not know', { ...valid, clientOptions: { poolSize: 5 } }, /invalid url or clientOptions: .*poolsize/i],
     ])('for %s', (_name, options, message) => {
       rejectsWith(options, message);

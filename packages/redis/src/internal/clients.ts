@@ -43,11 +43,14 @@ export function resolveClient(options: RedisBackendOptions, timeoutMs: number): 
   }
   if (client !== undefined) {
     if (!isClient(client)) throw new ValidationError('RedisBackend: client must be an ioredis Redis or Cluster instance.');
-    if (redisOptions !== undefined) throw new ValidationError('RedisBackend: redisOptions apply only to clients the backend builds, not to a given client.');
+    if (redisOptions !== undefined)
+      throw new ValidationError('RedisBackend: redisOptions apply only to clients the backend builds, not to a given client.');
     const { keyPrefix } = client.options as { keyPrefix?: unknown };
     if (typeof keyPrefix === 'string' && keyPrefix !== '') {
       // ioredis would prepend it in front of our hash tags, so our slot grouping would no longer match the server's.
-      throw new ValidationError("RedisBackend: the given client has ioredis' keyPrefix option set; use RedisBackend's keyPrefix option instead.");
+      throw new ValidationError(
+        "RedisBackend: the given client has ioredis' keyPrefix option set; use RedisBackend's keyPrefix option instead.",
+      );
     }
     return { client, owned: false };
   }
@@ -81,7 +84,9 @@ function buildCluster(config: RedisBackendOptions['cluster'] & object, timeoutMs
 function buildSentinel(config: RedisBackendOptions['sentinel'] & object, redisOptions: RedisOptions | undefined, timeoutMs: number): Redis {
   if (typeof config !== 'object' || config === null) throw new ValidationError('RedisBackend: sentinel must be an object.');
   const { sentinels, name, sentinelPassword, sentinelUsername } = config;
-  const valid = Array.isArray(sentinels) && sentinels.length > 0 &&
+  const valid =
+    Array.isArray(sentinels) &&
+    sentinels.length > 0 &&
     sentinels.every((s) => typeof s === 'object' && s !== null && typeof s.host === 'string' && Number.isInteger(s.port));
   if (!valid) throw new ValidationError('RedisBackend: sentinel.sentinels must be a non-empty array of { host, port }.');
   if (typeof name !== 'string' || name.length === 0) throw new ValidationError('RedisBackend: sentinel.name must be a non-empty string.');

@@ -46,7 +46,9 @@ export class ConnectionGate {
     if (this.ready) return Promise.resolve();
     const status = this.#client.status;
     if (!WAITING_STATUSES.has(status)) {
-      return Promise.reject(new BackendUnavailableError(`RedisBackend: the Redis client is not connected (status "${status}").`, { cause: this.#lastError }));
+      return Promise.reject(
+        new BackendUnavailableError(`RedisBackend: the Redis client is not connected (status "${status}").`, { cause: this.#lastError }),
+      );
     }
     this.#waiting ??= this.#wait(status);
     return this.#waiting;

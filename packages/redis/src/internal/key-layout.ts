@@ -22,7 +22,9 @@ export class KeyLayout {
   constructor(prefix: string) {
     if (typeof prefix !== 'string') throw new ValidationError(`RedisBackend: keyPrefix must be a string, got ${typeof prefix}.`);
     if (/[{}]/.test(prefix)) {
-      throw new ValidationError(`RedisBackend: keyPrefix must not contain "{" or "}" (they would change the hash tag), got ${JSON.stringify(prefix)}.`);
+      throw new ValidationError(
+        `RedisBackend: keyPrefix must not contain "{" or "}" (they would change the hash tag), got ${JSON.stringify(prefix)}.`,
+      );
     }
     if (!prefix.isWellFormed()) throw new ValidationError('RedisBackend: keyPrefix must be well-formed UTF-16.');
     this.prefix = prefix;

@@ -17,7 +17,12 @@ describe.each(availableTargets('RedisBackend close'))('RedisBackend.close on $na
     const backend = target.create({ keyPrefix: prefix });
     await backend.set('a', Uint8Array.of(1), { expiresAt: Date.now() + 10_000 });
     await backend.getMany(['a', 'b']);
-    const waiters = [1, 2, 3].map(() => backend.acquireLock('k', { leaseMs: 1_000, waitMs: 10_000 }).then(() => undefined, (error: unknown) => error));
+    const waiters = [1, 2, 3].map(() =>
+      backend.acquireLock('k', { leaseMs: 1_000, waitMs: 10_000 }).then(
+        () => undefined,
+        (error: unknown) => error,
+      ),
+    );
     await sleep(30);
     expect(timers()).toBeGreaterThan(before);
     await backend.close();

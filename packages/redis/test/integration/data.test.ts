@@ -98,7 +98,10 @@ describe.each(availableTargets('RedisBackend data'))('RedisBackend data on $name
     it('applies one expiry to every entry of setMany', async () => {
       const backend = target.create();
       const keys = Array.from({ length: 20 }, (_, i) => `e${i}`);
-      await backend.setMany(keys.map((key) => [key, bytes(key)] as const), { expiresAt: Date.now() + 200 });
+      await backend.setMany(
+        keys.map((key) => [key, bytes(key)] as const),
+        { expiresAt: Date.now() + 200 },
+      );
       expect((await backend.getMany(keys)).every((value) => value !== undefined)).toBe(true);
       await sleep(260);
       expect((await backend.getMany(keys)).every((value) => value === undefined)).toBe(true);
@@ -121,7 +124,11 @@ describe.each(availableTargets('RedisBackend data'))('RedisBackend data on $name
 
     it('lets later duplicates win in setMany', async () => {
       const backend = target.create();
-      await backend.setMany([['d', bytes('1')], ['e', bytes('x')], ['d', bytes('2')]]);
+      await backend.setMany([
+        ['d', bytes('1')],
+        ['e', bytes('x')],
+        ['d', bytes('2')],
+      ]);
       expect(text(await backend.get('d'))).toBe('2');
     });
 

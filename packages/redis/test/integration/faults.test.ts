@@ -1,11 +1,4 @@
-import {
-  BackendTimeoutError,
-  BackendUnavailableError,
-  KeyValueStore,
-  LatchkeyError,
-  LockTimeoutError,
-  type Lease,
-} from '@latchkey/core';
+import { BackendTimeoutError, BackendUnavailableError, KeyValueStore, LatchkeyError, LockTimeoutError, type Lease } from '@latchkey/core';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ServerHandle } from '../../../../tools/test-servers/handle.js';
@@ -44,7 +37,12 @@ function everyCall(backend: RedisBackend, tag: string): Promise<Settled>[] {
     timed(() => backend.get(`${tag}-g`)),
     timed(() => backend.set(`${tag}-s`, bytes('v'), { expiresAt: Date.now() + 60_000 })),
     timed(() => backend.getMany([`${tag}-a`, `${tag}-b`, `${tag}-c`])),
-    timed(() => backend.setMany([[`${tag}-a`, bytes('a')], [`${tag}-b`, bytes('b')]])),
+    timed(() =>
+      backend.setMany([
+        [`${tag}-a`, bytes('a')],
+        [`${tag}-b`, bytes('b')],
+      ]),
+    ),
     timed(() => backend.delete(`${tag}-d`)),
     timed(() => backend.deleteMany([`${tag}-a`, `${tag}-z`])),
     timed(async () => {
@@ -78,7 +76,11 @@ function expectTypedOutage(results: readonly Settled[]): void {
   expect(results.some(({ error }) => error !== undefined)).toBe(true);
 }
 
-const haveRedis = requireService('RedisBackend fault tests', which('redis-server') && which('redis-cli'), 'redis-server/redis-cli not installed');
+const haveRedis = requireService(
+  'RedisBackend fault tests',
+  which('redis-server') && which('redis-cli'),
+  'redis-server/redis-cli not installed',
+);
 
 describe.runIf(haveRedis)('RedisBackend faults on a standalone server', () => {
   let server: ServerHandle;
@@ -223,7 +225,9 @@ describe.runIf(haveRedis)('RedisBackend faults on a Redis Cluster', () => {
 
   it('makes the next locked write fail with LockTimeoutError when the cluster lost the lock (FLUSHALL)', async () => {
     const store = new KeyValueStore('faults-cluster-flushall');
-    await store.configure(new RedisBackend({ cluster: { nodes: cluster.nodes }, keyPrefix: 'cflush:', operationTimeoutMs: TIMEOUT_MS }), { lockTimeoutMs: 5_000 });
+    await store.configure(new RedisBackend({ cluster: { nodes: cluster.nodes }, keyPrefix: 'cflush:', operationTimeoutMs: TIMEOUT_MS }), {
+      lockTimeoutMs: 5_000,
+    });
     await store.set('k', 1);
     const lock = await store.getLock('k').acquire();
     for (const member of cluster.members) {

@@ -11,7 +11,10 @@ describe.each(availableTargets('RedisBackend over a given client'))('RedisBacken
   const clientWith = (options: { stringNumbers?: boolean; keyPrefix?: string }): Redis | Cluster => {
     const { url, cluster } = target.connection;
     if (url !== undefined) return new Redis(url, options);
-    return new Cluster((cluster?.nodes ?? []).map((node) => ({ host: '127.0.0.1', port: Number(node.split(':')[1]) })), { keyPrefix: options.keyPrefix, redisOptions: options });
+    return new Cluster(
+      (cluster?.nodes ?? []).map((node) => ({ host: '127.0.0.1', port: Number(node.split(':')[1]) })),
+      { keyPrefix: options.keyPrefix, redisOptions: options },
+    );
   };
 
   it('works with a client that returns numbers as strings', async () => {

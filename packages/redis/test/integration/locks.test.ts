@@ -88,7 +88,9 @@ describe.each(availableTargets('RedisBackend locks'))('RedisBackend locks on $na
         latencies.push(performance.now() - releasedAt);
         await waiter.releaseLock(next);
       }
-      console.info(`[${target.name}] cross-backend hand-over after release: median ${median(latencies).toFixed(2)} ms, max ${Math.max(...latencies).toFixed(2)} ms`);
+      console.info(
+        `[${target.name}] cross-backend hand-over after release: median ${median(latencies).toFixed(2)} ms, max ${Math.max(...latencies).toFixed(2)} ms`,
+      );
       expect(median(latencies)).toBeLessThan(100);
     });
 
@@ -117,11 +119,15 @@ describe.each(availableTargets('RedisBackend locks'))('RedisBackend locks on $na
       const latencies: number[] = [];
       await Promise.all(
         Array.from({ length: 64 }, () =>
-          store.withLock('k', async () => {
-            if (releasedAt > 0) latencies.push(performance.now() - releasedAt);
-            await sleep(1);
-            releasedAt = performance.now();
-          }, { waitMs: 30_000 }),
+          store.withLock(
+            'k',
+            async () => {
+              if (releasedAt > 0) latencies.push(performance.now() - releasedAt);
+              await sleep(1);
+              releasedAt = performance.now();
+            },
+            { waitMs: 30_000 },
+          ),
         ),
       );
       console.info(`[${target.name}] in-process hand-over (64 waiters): median ${median(latencies).toFixed(2)} ms`);
@@ -245,10 +251,14 @@ describe.each(availableTargets('RedisBackend locks'))('RedisBackend locks on $na
       await Promise.all(
         stores.flatMap((store) =>
           Array.from({ length: 24 }, () =>
-            store.withLock('n', async (lock) => {
-              const n = await store.get<number>('n');
-              await store.set('n', n + 1, { lock });
-            }, { waitMs: 30_000 }),
+            store.withLock(
+              'n',
+              async (lock) => {
+                const n = await store.get<number>('n');
+                await store.set('n', n + 1, { lock });
+              },
+              { waitMs: 30_000 },
+            ),
           ),
         ),
       );

@@ -43,7 +43,10 @@ export function availableTargets(suite: string): Target[] {
   }
   const nodes = inject('redisClusterNodes');
   if (requireService(`${suite} on Redis Cluster`, nodes, inject('redisClusterUnavailable'))) {
-    const seeds = nodes.map((node) => ({ host: node.slice(0, node.lastIndexOf(':')), port: Number(node.slice(node.lastIndexOf(':') + 1)) }));
+    const seeds = nodes.map((node) => ({
+      host: node.slice(0, node.lastIndexOf(':')),
+      port: Number(node.slice(node.lastIndexOf(':') + 1)),
+    }));
     targets.push({
       name: 'cluster',
       connection: { cluster: { nodes } },
@@ -52,7 +55,9 @@ export function availableTargets(suite: string): Target[] {
       masters: async () => {
         const cluster = trackClient(new Cluster(seeds));
         await cluster.ping();
-        return cluster.nodes('master').map((node) => trackClient(new Redis({ host: node.options.host ?? '127.0.0.1', port: node.options.port ?? 0 })));
+        return cluster
+          .nodes('master')
+          .map((node) => trackClient(new Redis({ host: node.options.host ?? '127.0.0.1', port: node.options.port ?? 0 })));
       },
     });
   }

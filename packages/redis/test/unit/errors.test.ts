@@ -26,8 +26,12 @@ describe('toLatchkeyError', () => {
   });
 
   it('maps connection errors by name and code', () => {
-    expect(toLatchkeyError(named('MaxRetriesPerRequestError', 'Reached the max retries per request limit'), 'x', 1)).toBeInstanceOf(BackendUnavailableError);
-    expect(toLatchkeyError(named('Error', 'connect ECONNREFUSED 127.0.0.1:1', 'ECONNREFUSED'), 'x', 1)).toBeInstanceOf(BackendUnavailableError);
+    expect(toLatchkeyError(named('MaxRetriesPerRequestError', 'Reached the max retries per request limit'), 'x', 1)).toBeInstanceOf(
+      BackendUnavailableError,
+    );
+    expect(toLatchkeyError(named('Error', 'connect ECONNREFUSED 127.0.0.1:1', 'ECONNREFUSED'), 'x', 1)).toBeInstanceOf(
+      BackendUnavailableError,
+    );
   });
 
   it("maps ioredis' command timeout to BackendTimeoutError", () => {

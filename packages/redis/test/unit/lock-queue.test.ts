@@ -27,7 +27,8 @@ class FakeLockServer {
       return error;
     }
     const now = performance.now();
-    if (this.holder !== undefined && this.holder.until > now) return { retryInMs: this.holder.until === Infinity ? Infinity : this.holder.until - now };
+    if (this.holder !== undefined && this.holder.until > now)
+      return { retryInMs: this.holder.until === Infinity ? Infinity : this.holder.until - now };
     this.fence += 1n;
     const token = `t${++this.#next}`;
     this.holder = { token, until: leaseMs === 0 ? Infinity : now + leaseMs };

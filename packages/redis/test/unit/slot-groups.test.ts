@@ -12,7 +12,9 @@ describe('groupBySlot', () => {
 
   it('covers every position exactly once', () => {
     const keys = Array.from({ length: 500 }, (_, i) => `key-${i % 450}`);
-    const positions = groupBySlot(keys).flatMap((g) => g.indexes).sort((a, b) => a - b);
+    const positions = groupBySlot(keys)
+      .flatMap((g) => g.indexes)
+      .sort((a, b) => a - b);
     expect(positions).toEqual(keys.map((_, i) => i));
   });
 

@@ -25,7 +25,14 @@ const KEYED_CALLS: readonly (readonly [string, KeyedCall])[] = [
   ['get', (store, key) => store.get(key)],
   ['getMany', (store, key) => store.getMany(['valid', key])],
   ['set', (store, key) => store.set(key, 1)],
-  ['setMany', (store, key) => store.setMany([['valid', 1], [key, 2]])],
+  [
+    'setMany',
+    (store, key) =>
+      store.setMany([
+        ['valid', 1],
+        [key, 2],
+      ]),
+  ],
   ['delete', (store, key) => store.delete(key)],
   ['deleteMany', (store, key) => store.deleteMany(['valid', key])],
   ['getLock', (store, key) => store.getLock(key)],
@@ -175,7 +182,10 @@ export function registerBadInputChecks(env: ConformanceEnvironment): void {
       const key = h.key();
       await backend.set(h.storedKey(key), bytes(9, 9, 9));
       let runs = 0;
-      await expectRejection(store.getOrCreate(key, () => ++runs), SerializationError);
+      await expectRejection(
+        store.getOrCreate(key, () => ++runs),
+        SerializationError,
+      );
       expect(runs).toBe(0);
       expect([...((await backend.get(h.storedKey(key))) ?? [])]).toStrictEqual([9, 9, 9]);
     });

@@ -100,7 +100,9 @@ export function registerDataChecks(env: ConformanceEnvironment): void {
 
     const longKeyBytes = capabilities.maxKeyBytes ?? 1024;
     check(
-      capabilities.maxKeyBytes === undefined ? 'stores a 1024-byte key (no maxKeyBytes declared)' : `stores a key of maxKeyBytes (${longKeyBytes}) bytes`,
+      capabilities.maxKeyBytes === undefined
+        ? 'stores a 1024-byte key (no maxKeyBytes declared)'
+        : `stores a key of maxKeyBytes (${longKeyBytes}) bytes`,
       async (h) => {
         const backend = await h.backend();
         const prefix = `${h.id}-`;
@@ -330,7 +332,10 @@ export function registerDataChecks(env: ConformanceEnvironment): void {
         ['deleteMany', (b) => b.deleteMany([key])],
       ];
       for (const [name, call] of calls) {
-        const outcome = await Promise.race([settle(() => call(backend)), new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 5_000).unref())]);
+        const outcome = await Promise.race([
+          settle(() => call(backend)),
+          new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 5_000).unref()),
+        ]);
         expect(outcome === 'hung' ? 'hung for 5 s' : outcome.ok ? 'resolved' : 'rejected', `${name} after close`).toBe('rejected');
       }
     });

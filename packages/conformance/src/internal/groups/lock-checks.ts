@@ -18,8 +18,12 @@ export function registerLockChecks(env: ConformanceEnvironment): void {
   const lockCheck = (name: string, body: CheckBody): void => checkUnless(noLocks, name, body);
   const lapseWithinMs = leaseMs + expiryGraceMs + Math.max(ttlResolutionMs, minLeaseMs);
 
-  const setup = async (h: Harness): Promise<{ backend: LockingBackend; key: string }> => ({ backend: await h.lockingBackend(), key: h.key() });
-  const tryLock = (backend: LockingBackend, key: string, lease = leaseMs): Promise<Lease | undefined> => backend.acquireLock(key, { leaseMs: lease, waitMs: 0 });
+  const setup = async (h: Harness): Promise<{ backend: LockingBackend; key: string }> => ({
+    backend: await h.lockingBackend(),
+    key: h.key(),
+  });
+  const tryLock = (backend: LockingBackend, key: string, lease = leaseMs): Promise<Lease | undefined> =>
+    backend.acquireLock(key, { leaseMs: lease, waitMs: 0 });
   const mustLock = async (backend: LockingBackend, key: string, lease = leaseMs): Promise<Lease> => {
     const taken = await tryLock(backend, key, lease);
     if (taken === undefined) expect.fail(`the free key ${key} could not be locked`);
@@ -438,7 +442,13 @@ export function registerLockChecks(env: ConformanceEnvironment): void {
       const closedAt = performance.now();
       await backend.close();
       const outcome = await Promise.race([waiting, sleep(5_000).then(() => 'hung' as const)]);
-      expect(outcome === 'hung' ? 'hung for 5 s' : outcome.ok && outcome.value !== undefined ? 'resolved a lease although the key was held until close' : 'settled').toBe('settled');
+      expect(
+        outcome === 'hung'
+          ? 'hung for 5 s'
+          : outcome.ok && outcome.value !== undefined
+            ? 'resolved a lease although the key was held until close'
+            : 'settled',
+      ).toBe('settled');
       expect(since(closedAt)).toBeLessThan(5_000);
     });
   });

@@ -100,7 +100,9 @@ export function registerStoreChainChecks(env: ConformanceEnvironment): void {
 
   section('key manglers', () => {
     check(
-      env.keyMangler === undefined ? 'by default keys are stored under sha1KeyMangler' : "by default keys are stored under the backend's own key mangler",
+      env.keyMangler === undefined
+        ? 'by default keys are stored under sha1KeyMangler'
+        : "by default keys are stored under the backend's own key mangler",
       async (h) => {
         const { store, backend } = await h.store();
         const key = h.key();

@@ -32,7 +32,13 @@ const VALUES: readonly (readonly [string, unknown])[] = [
   ['Date', new Date('2024-02-29T12:34:56.789Z')],
   ['Uint8Array', Uint8Array.from([0, 1, 254, 255])],
   ['BigInt', 12345678901234567890n],
-  ['Map', new Map<unknown, unknown>([['a', 1], [2, { b: 3 }]])],
+  [
+    'Map',
+    new Map<unknown, unknown>([
+      ['a', 1],
+      [2, { b: 3 }],
+    ]),
+  ],
   ['Set', new Set([1, 'two', 3])],
   ['64 KiB string', 'x'.repeat(64 * 1024)],
 ];
@@ -355,10 +361,12 @@ export function registerStoreChecks(env: ConformanceEnvironment): void {
       const { store } = await h.store();
       const key = h.key();
       const failure = new Error('conformance: creator failed');
-      const outcome = await store.getOrCreate(key, () => Promise.reject(failure)).then(
-        () => 'resolved',
-        (error: unknown) => error,
-      );
+      const outcome = await store
+        .getOrCreate(key, () => Promise.reject(failure))
+        .then(
+          () => 'resolved',
+          (error: unknown) => error,
+        );
       expect(outcome).toBe(failure);
       await expectRejection(store.get(key), NotFoundError);
       expect(await store.getOrCreate(key, () => 'second try')).toBe('second try');
@@ -433,7 +441,12 @@ export function registerStoreChecks(env: ConformanceEnvironment): void {
     check('close closes the backend', async (h) => {
       const { store, backend } = await h.store();
       await store.close();
-      expect((await backend.get(h.storedKey(h.key())).then(() => 'resolved', () => 'rejected'))).toBe('rejected');
+      expect(
+        await backend.get(h.storedKey(h.key())).then(
+          () => 'resolved',
+          () => 'rejected',
+        ),
+      ).toBe('rejected');
     });
 
     check('getKeyValueStore returns the same store until it is closed, then a new unconfigured one', async (h) => {

@@ -36,7 +36,11 @@ export function registerStoreLockChecks(env: ConformanceEnvironment): void {
     return taken;
   };
   /** Read-modify-write of a counter by `workers` concurrent callers, each under the key's lock. */
-  const countUnderLock = async (stores: readonly KeyValueStore[], key: string, workers: number): Promise<{ count: unknown; most: number }> => {
+  const countUnderLock = async (
+    stores: readonly KeyValueStore[],
+    key: string,
+    workers: number,
+  ): Promise<{ count: unknown; most: number }> => {
     let holders = 0;
     let most = 0;
     const [first] = stores;

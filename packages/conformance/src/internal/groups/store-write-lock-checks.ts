@@ -1,4 +1,11 @@
-import { LockKeyMismatchError, LockNotActiveError, LockTimeoutError, NotFoundError, type KeyValueStore, type KeyValueStoreLock } from '@latchkey/core';
+import {
+  LockKeyMismatchError,
+  LockNotActiveError,
+  LockTimeoutError,
+  NotFoundError,
+  type KeyValueStore,
+  type KeyValueStoreLock,
+} from '@latchkey/core';
 import { expect } from 'vitest';
 import type { ConformanceEnvironment } from '../environment.js';
 import { expectRejection } from '../expect-error.js';
@@ -143,7 +150,9 @@ export function registerStoreWriteLockChecks(env: ConformanceEnvironment): void 
 
   section('writes with a lock whose lease is gone on the backend', () => {
     /** A lock whose lease the test releases behind its back, and a newer holder of the key. */
-    const takenOver = async (h: Harness): Promise<{ store: KeyValueStore; key: string; stale: KeyValueStoreLock; current: KeyValueStoreLock }> => {
+    const takenOver = async (
+      h: Harness,
+    ): Promise<{ store: KeyValueStore; key: string; stale: KeyValueStoreLock; current: KeyValueStoreLock }> => {
       const recorder = new RecordingProxy();
       const store = await lockingStore(h, recorder);
       const key = h.key();
@@ -176,19 +185,22 @@ export function registerStoreWriteLockChecks(env: ConformanceEnvironment): void 
       expect(stale.signal.aborted).toBe(true);
     });
 
-    check('set with a lock whose lease lapsed on the backend rejects with LockTimeoutError, although the client thinks it live', async (h) => {
-      const recorder = new RecordingProxy();
-      const store = await lockingStore(h, recorder);
-      const key = h.key();
-      await store.set(key, 'before');
-      const lock = await store.getLock(key).acquire({ waitMs: 0 });
-      const shortened = await recorder.proxied.extendLock?.(recorder.onlyLease(), minLeaseMs);
-      expect(shortened, 'shortening the lease directly on the backend').toBe(true);
-      await sleep(minLeaseMs + ttlResolutionMs + expiryGraceMs);
-      expect(lock.expired).toBe(false);
-      await expectRejection(store.set(key, 'after', { lock }), LockTimeoutError);
-      expect(await store.get(key)).toBe('before');
-    });
+    check(
+      'set with a lock whose lease lapsed on the backend rejects with LockTimeoutError, although the client thinks it live',
+      async (h) => {
+        const recorder = new RecordingProxy();
+        const store = await lockingStore(h, recorder);
+        const key = h.key();
+        await store.set(key, 'before');
+        const lock = await store.getLock(key).acquire({ waitMs: 0 });
+        const shortened = await recorder.proxied.extendLock?.(recorder.onlyLease(), minLeaseMs);
+        expect(shortened, 'shortening the lease directly on the backend').toBe(true);
+        await sleep(minLeaseMs + ttlResolutionMs + expiryGraceMs);
+        expect(lock.expired).toBe(false);
+        await expectRejection(store.set(key, 'after', { lock }), LockTimeoutError);
+        expect(await store.get(key)).toBe('before');
+      },
+    );
   });
 
   section('locking: false', () => {

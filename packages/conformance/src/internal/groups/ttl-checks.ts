@@ -26,7 +26,10 @@ export function registerTtlChecks(env: ConformanceEnvironment): void {
       const expiresAt = Date.now() + backendTtlMs;
       await backend.set(key, bytes(1), { expiresAt });
       await sleep(expiresAt - Date.now());
-      expect(await eventually(async () => (await backend.get(key)) === undefined, expiryGraceMs), `still readable ${expiryGraceMs} ms after expiry`).toBe(true);
+      expect(
+        await eventually(async () => (await backend.get(key)) === undefined, expiryGraceMs),
+        `still readable ${expiryGraceMs} ms after expiry`,
+      ).toBe(true);
     });
 
     check('getMany answers undefined for an expired key and the value for a live one', async (h) => {
@@ -157,7 +160,10 @@ export function registerTtlChecks(env: ConformanceEnvironment): void {
       await store.set(key, 'v', { ttlMs: backendTtlMs });
       expect(await backend.get(h.storedKey(key))).toBeDefined();
       await sleep(backendTtlMs);
-      expect(await eventually(async () => (await backend.get(h.storedKey(key))) === undefined, expiryGraceMs), `the backend still held it ${expiryGraceMs} ms after expiry`).toBe(true);
+      expect(
+        await eventually(async () => (await backend.get(h.storedKey(key))) === undefined, expiryGraceMs),
+        `the backend still held it ${expiryGraceMs} ms after expiry`,
+      ).toBe(true);
     });
 
     check('a value written without ttlMs outlives its expiring neighbours', async (h) => {
