@@ -20,7 +20,8 @@ export type LatchkeyErrorCode =
   | 'SERIALIZATION'
   | 'BACKEND_UNAVAILABLE'
   | 'BACKEND_TIMEOUT'
-  | 'BACKEND_ERROR';
+  | 'BACKEND_ERROR'
+  | 'BACKEND_CLOSED';
 
 /** Options every latchkey error accepts. */
 export interface LatchkeyErrorOptions {
@@ -200,5 +201,16 @@ export class BackendTimeoutError extends LatchkeyError {
 export class BackendError extends LatchkeyError {
   constructor(message: string, options?: LatchkeyErrorOptions) {
     super('BACKEND_ERROR', message, options);
+  }
+}
+
+/**
+ * The backend (or the store over it) was closed: every call made after `close()` rejects with
+ * this, and so does every lock wait that `close()` interrupted. Nothing was sent to the server.
+ * Not retryable on the same object: configure a new store or build a new backend.
+ */
+export class BackendClosedError extends LatchkeyError {
+  constructor(message: string, options?: LatchkeyErrorOptions) {
+    super('BACKEND_CLOSED', message, options);
   }
 }

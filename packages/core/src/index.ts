@@ -16,6 +16,7 @@ export { hasOwnLocks } from './backend.js';
 export { decodeWith, encodeWith, jsonCodec, v8Codec, type Codec } from './codec.js';
 export {
   AlreadyConfiguredError,
+  BackendClosedError,
   BackendError,
   BackendTimeoutError,
   BackendUnavailableError,
