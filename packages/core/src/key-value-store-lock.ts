@@ -10,7 +10,7 @@ import {
 import type { LockHost, ResolvedConfig } from './internal/config.js';
 import { withDeadline } from './internal/deadline.js';
 import { timerDelay } from './internal/timers.js';
-import { optionalDuration, optionalSignal } from './internal/validate.js';
+import { optionalDuration, optionalObject, optionalSignal } from './internal/validate.js';
 
 /** Options of {@link KeyValueStore.getLock}. */
 export interface LockOptions {
@@ -83,6 +83,7 @@ export class KeyValueStoreLock implements AsyncDisposable {
     this.#host = host;
     this.#config = config;
     this.#storedKey = host.storedKey(key);
+    optionalObject('getLock options', options);
     this.key = key;
     this.enabled = config.locking;
     this.#lockTimeoutMs = optionalDuration('lockTimeoutMs', options.lockTimeoutMs) ?? config.lockTimeoutMs;
@@ -137,6 +138,7 @@ export class KeyValueStoreLock implements AsyncDisposable {
    */
   async acquire(options: AcquireOptions = {}): Promise<this> {
     const config = this.#host.resolved();
+    optionalObject('acquire options', options);
     const waitMs = optionalDuration('waitMs', options.waitMs) ?? config.lockWaitMs;
     const signal = optionalSignal('signal', options.signal);
     const won = await this.#take(waitMs, signal);

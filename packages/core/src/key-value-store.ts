@@ -244,7 +244,7 @@ export class KeyValueStore implements AsyncDisposable {
   async set(key: string, value: unknown, options: SetOptions = {}): Promise<void> {
     const config = this.#resolved();
     const stored = this.#storedKey(config, key);
-    optionalObject('options', options);
+    optionalObject('set options', options);
     const ttlMs = optionalDuration('ttlMs', options.ttlMs, { positive: true }) ?? config.ttlMs;
     const lease = options.lock === undefined ? undefined : this.#checkLock(options.lock, key);
     const bytes = this.#encode(config, key, value, ttlMs);
@@ -268,6 +268,7 @@ export class KeyValueStore implements AsyncDisposable {
    */
   async setMany(entries: Record<string, unknown> | Iterable<readonly [string, unknown]>, options: SetManyOptions = {}): Promise<void> {
     const config = this.#resolved();
+    optionalObject('setMany options', options);
     const ttlMs = optionalDuration('ttlMs', options.ttlMs, { positive: true }) ?? config.ttlMs;
     const pairs = toPairs(entries);
     const encoded = pairs.map(([key, value]) => [this.#storedKey(config, key), this.#encode(config, key, value, ttlMs)] as const);
@@ -282,6 +283,7 @@ export class KeyValueStore implements AsyncDisposable {
   async delete(key: string, options: DeleteOptions = {}): Promise<void> {
     const config = this.#resolved();
     const stored = this.#storedKey(config, key);
+    optionalObject('delete options', options);
     const lease = options.lock === undefined ? undefined : this.#checkLock(options.lock, key);
     // A backend with coarse expiry (memcached: whole seconds) may still hold a value the
     // envelope says has expired; that key is missing, as it is for get. One extra read, only there.
@@ -317,6 +319,7 @@ export class KeyValueStore implements AsyncDisposable {
    */
   async withLock<R>(key: string, fn: (lock: KeyValueStoreLock) => R | Promise<R>, options: WithLockOptions = {}): Promise<R> {
     if (typeof fn !== 'function') throw new ValidationError('withLock: fn must be a function.');
+    optionalObject('withLock options', options);
     const { waitMs, signal, ...lockOptions } = options;
     const lock = this.getLock(key, lockOptions);
     await lock.acquire({ ...(waitMs === undefined ? {} : { waitMs }), ...(signal === undefined ? {} : { signal }) });
@@ -338,6 +341,7 @@ export class KeyValueStore implements AsyncDisposable {
    */
   async getOrCreate<T>(key: string, creator: () => T | Promise<T>, options: GetOrCreateOptions = {}): Promise<T> {
     if (typeof creator !== 'function') throw new ValidationError('getOrCreate: creator must be a function.');
+    optionalObject('getOrCreate options', options);
     const ttlMs = optionalDuration('ttlMs', options.ttlMs, { positive: true });
     const waitMs = optionalDuration('waitMs', options.waitMs);
     const signal = optionalSignal('signal', options.signal);
