@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, it } from 'vitest';
 import { requireService } from '../test-servers/require-service.js';
 import { adapterStatus, type BackendKind, type BackendTarget } from './backends.js';
 import { Cluster } from './cluster.js';
-import { profileFor, type FaultProfile } from './profiles.js';
+import type { SuiteContext } from './context.js';
+import { profileFor } from './profiles.js';
 import { defineAbortTests } from './scenarios/abort.js';
 import { defineBadInputTests } from './scenarios/bad-input.js';
 import { defineContentionTests } from './scenarios/contention.js';
@@ -24,24 +25,6 @@ import { defineShutdownTests } from './scenarios/shutdown.js';
 import { loseServerData } from './servers.js';
 import { flushResults } from './stats.js';
 import type { StoreSettings } from './worker/commands.js';
-
-/** What every scenario gets. */
-export interface SuiteContext {
-  readonly kind: BackendKind;
-  readonly profile: FaultProfile;
-  /** The shared server's address (`''` for memory). */
-  readonly address: string;
-  /** A target on the shared server with a fresh namespace. */
-  target(overrides?: Partial<BackendTarget>): BackendTarget;
-  /** The suite's main workers ({@link FaultProfile.processes} of them), started before the scenarios. */
-  cluster(): Cluster;
-  /** Capabilities of the backend (from the main workers' open). */
-  capabilities(): BackendCapabilities;
-  /** Makes the main workers' server lose its data (memory: flushes the shared backend). */
-  loseData(): Promise<void>;
-  /** Store settings of the main workers. */
-  readonly settings: StoreSettings;
-}
 
 /** Store settings of the main workers: short safety window so short leases are allowed. */
 export const MAIN_SETTINGS: StoreSettings = { lockTimeoutMs: 5000, lockSafetyWindowMs: 50, lockWaitMs: 10_000, operationTimeoutMs: 15_000 };

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { record, summarize } from '../stats.js';
-import type { SuiteContext } from '../suite.js';
+import type { SuiteContext } from '../context.js';
 import { ABORT_SETTLE_MS } from '../worker/commands.js';
 
 /** Registers the abort scenario. */

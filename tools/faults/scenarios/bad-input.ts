@@ -20,7 +20,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBackend } from '../backends.js';
 import { CountingProxy } from '../proxies.js';
 import { record } from '../stats.js';
-import type { SuiteContext } from '../suite.js';
+import type { SuiteContext } from '../context.js';
 
 /** How long a rejected call may take before it counts as a hang. */
 const PROMPT_MS = 1000;

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { share } from '../profiles.js';
 import { record, summarize } from '../stats.js';
-import type { SuiteContext } from '../suite.js';
+import type { SuiteContext } from '../context.js';
 import type { IncrementReport } from '../worker/commands.js';
 import type { Outcome } from '../worker/outcome.js';
 

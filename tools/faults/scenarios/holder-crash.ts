@@ -8,7 +8,7 @@
 import { describe, expect, it } from 'vitest';
 import { leaseFor } from '../backends.js';
 import { record, summarize } from '../stats.js';
-import type { SuiteContext } from '../suite.js';
+import type { SuiteContext } from '../context.js';
 import { epochNow, sleep } from '../worker/outcome.js';
 
 /** Registers the holder-crash scenario. */

@@ -9,7 +9,7 @@
 import { describe, expect, it } from 'vitest';
 import { leaseFor } from '../backends.js';
 import { record } from '../stats.js';
-import type { SuiteContext } from '../suite.js';
+import type { SuiteContext } from '../context.js';
 import { epochNow, sleep } from '../worker/outcome.js';
 
 const HOW: Record<string, string> = {

@@ -13,7 +13,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBackend } from '../backends.js';
 import { record } from '../stats.js';
-import type { SuiteContext } from '../suite.js';
+import type { SuiteContext } from '../context.js';
 
 /** One side of the comparison: a store and its lock holders' current locks. */
 interface Side {

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { Cluster } from '../cluster.js';
 import { addressFor, hostPort } from '../servers.js';
 import { record } from '../stats.js';
-import type { SuiteContext } from '../suite.js';
+import type { SuiteContext } from '../context.js';
 import { TcpProxy, type ProxyMode } from '../tcp-proxy.js';
 import { epochNow, sleep } from '../worker/outcome.js';
 import { expectSettledAndRecovered, judgeLoad, RECOVERY_MS, slowestCalls } from './load-check.js';

@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { leaseFor } from '../backends.js';
 import { share } from '../profiles.js';
 import { record, summarize } from '../stats.js';
-import type { SuiteContext } from '../suite.js';
+import type { SuiteContext } from '../context.js';
 import type { StaleReport } from '../worker/commands.js';
 
 /** Registers the paused-holder scenario. */

@@ -14,7 +14,7 @@ import type { BackendKind } from '../backends.js';
 import { Cluster } from '../cluster.js';
 import { startDedicatedServer } from '../servers.js';
 import { record } from '../stats.js';
-import type { SuiteContext } from '../suite.js';
+import type { SuiteContext } from '../context.js';
 import type { StoreSettings } from '../worker/commands.js';
 import { epochNow, sleep } from '../worker/outcome.js';
 import { expectSettledAndRecovered, judgeLoad, RECOVERY_MS, slowestCalls } from './load-check.js';

@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { record } from '../stats.js';
-import type { SuiteContext } from '../suite.js';
+import type { SuiteContext } from '../context.js';
 
 /** Registers the final shutdown check of the main workers. */
 export function defineShutdownTests(context: SuiteContext): void {
