@@ -49,3 +49,36 @@ export { KeyValueStoreLock, type AcquireOptions, type LockOptions } from './key-
 export { LocalLockTable } from './local-lock-table.js';
 export { ProxyBackend } from './proxy-backend.js';
 export { getKeyValueStore, registerBackend, type BackendFactory } from './registry.js';
+
+// The backend kit: plumbing for backend authors (see "Writing a backend" in the README).
+export {
+  CallRunner,
+  withDeadline,
+  type Call,
+  type CallInfo,
+  type CallRunnerOptions,
+  type ConnectionState,
+  type ErrorMapper,
+  type RunOptions,
+} from './backend-kit/call-runner.js';
+export {
+  checkAcquireOptions,
+  checkDuration,
+  checkExpiresAt,
+  checkLease,
+  checkStoredEntries,
+  checkStoredKey,
+  checkStoredKeys,
+  checkStoredValue,
+} from './backend-kit/guards.js';
+export { LockWaiters, type AttemptOutcome, type LockProtocol, type LockWaitersOptions } from './backend-kit/lock-waiters.js';
+export {
+  backoffRetry,
+  wakeUpRetry,
+  type BackoffRetryOptions,
+  type RetryContext,
+  type RetryPolicy,
+  type WakeUpRetryOptions,
+} from './backend-kit/retry-policy.js';
+export { GIVE_BACK_FAILED_WARNING, reportGiveBackFailure } from './backend-kit/warnings.js';
+export { MAX_TIMER_MS, timerDelay } from './internal/timers.js';
