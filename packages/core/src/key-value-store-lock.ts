@@ -1,5 +1,6 @@
 import type { Lease } from './backend.js';
 import {
+  BackendError,
   LatchkeyError,
   LockAcquireTimeoutError,
   LockKeyMismatchError,
@@ -241,7 +242,7 @@ export class KeyValueStoreLock implements AsyncDisposable {
       return true;
     }
     const chain = config.chain;
-    if (chain.acquireLock === undefined) throw new LatchkeyError('BACKEND_ERROR', 'The backend chain has no acquireLock.');
+    if (chain.acquireLock === undefined) throw new BackendError('The backend chain has no acquireLock.');
     this.#acquiring = true;
     try {
       const pending = chain.acquireLock(this.#storedKey, {

@@ -2,6 +2,7 @@ import { hasOwnLocks, type Backend, type StoredValue } from './backend.js';
 import { decodeWith, encodeWith, v8Codec, type Codec } from './codec.js';
 import {
   AlreadyConfiguredError,
+  BackendError,
   InvalidKeyError,
   LatchkeyError,
   LockTimeoutError,
@@ -213,8 +214,7 @@ export class KeyValueStore implements AsyncDisposable {
     if (stored.length === 0) return [];
     const found = await this.#call(config, config.chain.getMany(stored), 'getMany');
     if (!Array.isArray(found) || found.length !== stored.length) {
-      throw new LatchkeyError(
-        'BACKEND_ERROR',
+      throw new BackendError(
         `getMany: the backend answered ${Array.isArray(found) ? found.length : describe(found)} values for ${stored.length} keys.`,
       );
     }

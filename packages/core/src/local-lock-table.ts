@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { AcquireLockOptions, Lease } from './backend.js';
+import { BackendClosedError } from './errors.js';
 import { timerDelay } from './internal/timers.js';
 
 interface Holder {
@@ -45,10 +46,11 @@ export class LocalLockTable {
   /**
    * Takes the lease on `key`, waiting in FIFO order up to `waitMs`. Resolves `undefined` when
    * the wait runs out; rejects with `signal.reason` when aborted (no lease is left behind).
+   * @throws {BackendClosedError} (as a rejection) after {@link close}, and for a wait that `close` interrupts.
    */
   acquire(key: string, options: AcquireLockOptions): Promise<Lease | undefined> {
     const { leaseMs, waitMs, signal } = options;
-    if (this.#closed) return Promise.reject(new Error('LocalLockTable is closed'));
+    if (this.#closed) return Promise.reject(new BackendClosedError('LocalLockTable is closed; no lock can be taken.'));
     if (signal?.aborted) return Promise.reject(signal.reason);
     this.#expireHolder(key, this.#slot(key));
     // Expiring may have dropped an idle slot from the map: take the current one.
@@ -124,7 +126,10 @@ export class LocalLockTable {
     return this.#slots.size;
   }
 
-  /** Rejects every waiter, clears every timer and drops every lease. Idempotent. */
+  /**
+   * Rejects every waiter with {@link BackendClosedError}, clears every timer and drops every
+   * lease; later `acquire` calls reject with it too. Idempotent.
+   */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -134,7 +139,7 @@ export class LocalLockTable {
         if (waiter.done) continue;
         waiter.done = true;
         waiter.cleanup();
-        waiter.reject(new Error('LocalLockTable closed while waiting for a lock'));
+        waiter.reject(new BackendClosedError('LocalLockTable was closed while waiting for a lock.'));
       }
     }
     this.#slots.clear();

@@ -10,6 +10,7 @@ import type {
   StoredValue,
   WriteOutcome,
 } from './backend.js';
+import { BackendError, ValidationError } from './errors.js';
 import type { KeyMangler } from './key-mangler.js';
 
 /**
@@ -39,9 +40,16 @@ export abstract class ProxyBackend implements Backend {
     return this;
   }
 
-  /** The wrapped backend. @throws {Error} before {@link wrap} was called. */
+  /**
+   * The wrapped backend.
+   * @throws {ValidationError} before {@link wrap} was called (so does every call that needs it).
+   */
   get proxied(): Backend {
-    if (this.#proxied === undefined) throw new Error(`${this.constructor.name} has not been attached with wrap()`);
+    if (this.#proxied === undefined) {
+      throw new ValidationError(
+        `${this.constructor.name} has not been attached to a backend: list it in configure({ proxies }) or call wrap(backend) first.`,
+      );
+    }
     return this.#proxied;
   }
 
@@ -79,23 +87,32 @@ export abstract class ProxyBackend implements Backend {
 
   acquireLock(key: string, options: AcquireLockOptions): Promise<Lease | undefined> {
     const inner = this.proxied;
-    if (inner.acquireLock === undefined) return Promise.reject(new Error(`${inner.constructor.name} has no locks`));
+    if (inner.acquireLock === undefined) return Promise.reject(noLocks(inner, 'acquireLock'));
     return inner.acquireLock(key, options);
   }
 
   releaseLock(lease: Lease): Promise<boolean> {
     const inner = this.proxied;
-    if (inner.releaseLock === undefined) return Promise.reject(new Error(`${inner.constructor.name} has no locks`));
+    if (inner.releaseLock === undefined) return Promise.reject(noLocks(inner, 'releaseLock'));
     return inner.releaseLock(lease);
   }
 
   extendLock(lease: Lease, leaseMs: number): Promise<boolean> {
     const inner = this.proxied;
-    if (inner.extendLock === undefined) return Promise.reject(new Error(`${inner.constructor.name} has no locks`));
+    if (inner.extendLock === undefined) return Promise.reject(noLocks(inner, 'extendLock'));
     return inner.extendLock(lease, leaseMs);
   }
 
   close(): Promise<void> {
     return this.proxied.close();
   }
+}
+
+/**
+ * A lock call reached a proxy whose wrapped backend has no locks. `configure` puts the core's
+ * lock table beneath its `proxies` when the backend has no locks; a chain built by hand with
+ * `wrap()` has no such table.
+ */
+function noLocks(inner: Backend, method: string): BackendError {
+  return new BackendError(`${inner.constructor.name} has no locks of its own: ${method} cannot be passed on to it.`);
 }

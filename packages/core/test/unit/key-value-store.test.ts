@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   AlreadyConfiguredError,
+  BackendClosedError,
   BackendError,
   BackendTimeoutError,
   getKeyValueStore,
@@ -499,6 +500,14 @@ describe('deadlines and close', () => {
     await lock.release();
     expect(lock.active).toBe(false);
     await expect(lock.acquire()).rejects.toBeInstanceOf(NotConfiguredError);
+  });
+
+  it('rejects a lock wait that close interrupts with BackendClosedError', async () => {
+    const { store } = await configured({ lockTimeoutMs: 0 });
+    await store.getLock('k').acquire();
+    const waiting = store.getLock('k').acquire({ waitMs: 5000 });
+    await store.close();
+    await expect(waiting).rejects.toBeInstanceOf(BackendClosedError);
   });
 
   it('closes the chain once, is idempotent and refuses calls afterwards', async () => {

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { LocalLockTable, type Lease } from '../../src/index.js';
+import { BackendClosedError, LocalLockTable, type Lease } from '../../src/index.js';
 import { sleep } from '../support/map-backend.js';
 
 describe('LocalLockTable', () => {
@@ -84,11 +84,24 @@ describe('LocalLockTable', () => {
     expect(next.fencingToken > held.fencingToken).toBe(true);
   });
 
-  it('rejects waiters when closed', async () => {
+  it('rejects waiters with BackendClosedError when closed', async () => {
     await table.acquire('k', { leaseMs: 0, waitMs: 0 });
     const waiting = table.acquire('k', { leaseMs: 0, waitMs: 5000 });
     table.close();
-    await expect(waiting).rejects.toThrow(/closed/);
+    const error = await waiting.then(
+      () => expect.fail('the wait should have been rejected'),
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(BackendClosedError);
+    expect((error as BackendClosedError).code).toBe('BACKEND_CLOSED');
+    expect((error as Error).message).toMatch(/closed while waiting/);
+  });
+
+  it('rejects acquire after close with BackendClosedError', async () => {
+    table.close();
+    await expect(table.acquire('k', { leaseMs: 0, waitMs: 0 })).rejects.toBeInstanceOf(BackendClosedError);
+    await expect(table.acquire('k', { leaseMs: 0, waitMs: 5000 })).rejects.toBeInstanceOf(BackendClosedError);
+    expect(table.size).toBe(0);
   });
 });
 
