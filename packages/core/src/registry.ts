@@ -1,9 +1,17 @@
+import type { Backend } from './backend.js';
 import { ValidationError } from './errors.js';
-import { setBackendFactory, storeFor, type BackendFactory } from './internal/registry-state.js';
+import { setBackendFactory, storeFor } from './internal/registry-state.js';
 import { describe } from './internal/validate.js';
 import { KeyValueStore } from './key-value-store.js';
 
-export type { BackendFactory } from './internal/registry-state.js';
+/**
+ * Builds a backend for {@link registerBackend}: called by `configure` with the store's
+ * `backendOptions` (`{}` when none were given). When it throws or rejects, that `configure`
+ * fails: a `LatchkeyError` unchanged, any other error as the `cause` of a
+ * {@link ValidationError}. A backend the factory built is closed again when the rest of
+ * `configure` fails.
+ */
+export type BackendFactory = (options: Record<string, unknown>) => Backend | Promise<Backend>;
 
 /**
  * The store named `name`: the same instance on every call until it is closed; after
@@ -19,7 +27,7 @@ export function getKeyValueStore(name: string): KeyValueStore {
 }
 
 /**
- * Lets `configure` name a backend by string (the seed's `backing_store` short names). A later
+ * Lets `configure` name a backend by string (Keystone's `backing_store` short names). A later
  * registration under the same name replaces the earlier one.
  *
  * @example

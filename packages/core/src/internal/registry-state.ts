@@ -1,7 +1,4 @@
-import type { Backend } from '../backend.js';
-
-/** A registered backend factory (see `registerBackend`). */
-export type BackendFactory = (options: Record<string, unknown>) => Backend | Promise<Backend>;
+import type { BackendFactory } from '../registry.js';
 
 // Module-level state shared by the registry functions and KeyValueStore.close().
 const stores = new Map<string, object>();
