@@ -1,5 +1,13 @@
 import {
-  InvalidKeyError,
+  BackendClosedError,
+  checkAcquireOptions,
+  checkDuration,
+  checkExpiresAt,
+  checkLease,
+  checkStoredEntries,
+  checkStoredKey,
+  checkStoredKeys,
+  checkStoredValue,
   LocalLockTable,
   ValidationError,
   type AcquireLockOptions,
@@ -73,14 +81,14 @@ export class MemoryBackend implements Backend {
 
   get(key: string): Promise<StoredValue | undefined> {
     return this.#run(() => {
-      checkKey(key);
+      checkStoredKey(key);
       return this.#read(key, Date.now());
     });
   }
 
   getMany(keys: readonly string[]): Promise<(StoredValue | undefined)[]> {
     return this.#run(() => {
-      keys.forEach(checkKey);
+      checkStoredKeys(keys);
       const now = Date.now();
       return keys.map((key) => this.#read(key, now));
     });
@@ -88,8 +96,9 @@ export class MemoryBackend implements Backend {
 
   set(key: string, value: StoredValue, options: BackendWriteOptions = {}): Promise<WriteOutcome> {
     return this.#run(() => {
-      checkKey(key);
-      checkValue(value);
+      checkStoredKey(key);
+      checkStoredValue(value, undefined, key);
+      checkExpiresAt(options.expiresAt);
       if (options.lease !== undefined && !this.#holds(key, options.lease)) return 'lease-lost';
       this.#write(key, value, options.expiresAt);
       return 'written';
@@ -98,17 +107,15 @@ export class MemoryBackend implements Backend {
 
   setMany(entries: readonly (readonly [string, StoredValue])[], options: BackendBatchWriteOptions = {}): Promise<void> {
     return this.#run(() => {
-      for (const [key, value] of entries) {
-        checkKey(key);
-        checkValue(value);
-      }
+      checkStoredEntries(entries, undefined);
+      checkExpiresAt(options.expiresAt);
       for (const [key, value] of entries) this.#write(key, value, options.expiresAt);
     });
   }
 
   delete(key: string, options: BackendDeleteOptions = {}): Promise<DeleteOutcome> {
     return this.#run(() => {
-      checkKey(key);
+      checkStoredKey(key);
       if (options.lease !== undefined && !this.#holds(key, options.lease)) return 'lease-lost';
       const present = this.#read(key, Date.now()) !== undefined;
       this.#entries.delete(key);
@@ -118,7 +125,7 @@ export class MemoryBackend implements Backend {
 
   deleteMany(keys: readonly string[]): Promise<void> {
     return this.#run(() => {
-      keys.forEach(checkKey);
+      checkStoredKeys(keys);
       for (const key of keys) this.#entries.delete(key);
     });
   }
@@ -126,7 +133,8 @@ export class MemoryBackend implements Backend {
   acquireLock(key: string, options: AcquireLockOptions): Promise<Lease | undefined> {
     if (this.#closed) return Promise.reject(closedError());
     try {
-      checkKey(key);
+      checkStoredKey(key);
+      checkAcquireOptions(options);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -134,11 +142,18 @@ export class MemoryBackend implements Backend {
   }
 
   releaseLock(lease: Lease): Promise<boolean> {
-    return this.#run(() => this.#locks.release(lease));
+    return this.#run(() => {
+      checkLease(lease);
+      return this.#locks.release(lease);
+    });
   }
 
   extendLock(lease: Lease, leaseMs: number): Promise<boolean> {
-    return this.#run(() => this.#locks.extend(lease, leaseMs));
+    return this.#run(() => {
+      checkLease(lease);
+      checkDuration('leaseMs', leaseMs);
+      return this.#locks.extend(lease, leaseMs);
+    });
   }
 
   /**
@@ -158,6 +173,7 @@ export class MemoryBackend implements Backend {
   }
 
   #holds(key: string, lease: Lease): boolean {
+    checkLease(lease);
     return lease.key === key && this.#locks.holds(lease);
   }
 
@@ -196,14 +212,6 @@ export class MemoryBackend implements Backend {
   }
 }
 
-function closedError(): Error {
-  return new ValidationError('MemoryBackend is closed.');
-}
-
-function checkKey(key: unknown): asserts key is string {
-  if (typeof key !== 'string' || key.length === 0) throw new InvalidKeyError(key, 'backend keys must be non-empty strings');
-}
-
-function checkValue(value: unknown): asserts value is Uint8Array {
-  if (!(value instanceof Uint8Array)) throw new ValidationError('MemoryBackend stores Uint8Array values only.');
+function closedError(): BackendClosedError {
+  return new BackendClosedError('MemoryBackend is closed.');
 }

@@ -1,4 +1,4 @@
-import { getKeyValueStore, InvalidKeyError, LockTimeoutError, ValidationError, type Lease } from '@latchkey/core';
+import { BackendClosedError, getKeyValueStore, InvalidKeyError, LockTimeoutError, ValidationError, type Lease } from '@latchkey/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryBackend } from '../../src/index.js';
 
@@ -100,13 +100,41 @@ describe('MemoryBackend', () => {
     });
   });
 
+  describe('malformed leases', () => {
+    it('rejects a value that is not a lease with ValidationError, in every lease-taking method', async () => {
+      const notALease = {} as Lease;
+      await expect(backend.releaseLock(notALease)).rejects.toBeInstanceOf(ValidationError);
+      await expect(backend.extendLock(notALease, 1000)).rejects.toBeInstanceOf(ValidationError);
+      await expect(backend.set('k', bytes(1), { lease: notALease })).rejects.toBeInstanceOf(ValidationError);
+      await expect(backend.delete('k', { lease: notALease })).rejects.toBeInstanceOf(ValidationError);
+      expect(await backend.get('k')).toBeUndefined();
+    });
+  });
+
   describe('close', () => {
-    it('rejects calls and pending waits after close', async () => {
+    it('rejects every call after close with BackendClosedError', async () => {
+      await backend.close();
+      const lease: Lease = { key: 'k', token: 't', fencingToken: 1n };
+      const calls: Promise<unknown>[] = [
+        backend.get('k'),
+        backend.getMany(['k']),
+        backend.set('k', bytes(1)),
+        backend.setMany([['k', bytes(1)]]),
+        backend.delete('k'),
+        backend.deleteMany(['k']),
+        backend.acquireLock('k', { leaseMs: 0, waitMs: 0 }),
+        backend.releaseLock(lease),
+        backend.extendLock(lease, 1000),
+      ];
+      for (const call of calls) await expect(call).rejects.toBeInstanceOf(BackendClosedError);
+      await expect(backend.close()).resolves.toBeUndefined();
+    });
+
+    it('rejects a waiter interrupted by close with BackendClosedError', async () => {
       await backend.acquireLock('k', { leaseMs: 0, waitMs: 0 });
       const waiting = backend.acquireLock('k', { leaseMs: 0, waitMs: 5000 });
       await backend.close();
-      await expect(waiting).rejects.toThrow();
-      await expect(backend.get('k')).rejects.toThrow(/closed/);
+      await expect(waiting).rejects.toBeInstanceOf(BackendClosedError);
     });
   });
 });
