@@ -8,7 +8,7 @@ import {
   LockTimeoutError,
   ValidationError,
 } from './errors.js';
-import type { LockHost, ResolvedConfig } from './internal/config.js';
+import { leaseLengthMs, trustedForMs, type LockHost, type ResolvedConfig } from './internal/config.js';
 import { withDeadline } from './internal/deadline.js';
 import { timerDelay } from './internal/timers.js';
 import { optionalDuration, optionalObject, optionalSignal } from './internal/validate.js';
@@ -18,8 +18,9 @@ export interface LockOptions {
   /** Lease length for this lock; `0` means it never expires. @default the store's `lockTimeoutMs` */
   readonly lockTimeoutMs?: number;
   /**
-   * Keep the lease alive while the holder runs, renewing it every third of `lockTimeoutMs`.
-   * If a renewal fails, {@link KeyValueStoreLock.signal} aborts.
+   * Keep the lease alive while the holder runs, renewing it every third of the time the lock
+   * is trusted (`lockTimeoutMs` minus the store's safety window). If a renewal fails,
+   * {@link KeyValueStoreLock.signal} aborts.
    * @default false
    */
   readonly autoExtend?: boolean;
@@ -87,12 +88,7 @@ export class KeyValueStoreLock implements AsyncDisposable {
     optionalObject('getLock options', options);
     this.key = key;
     this.enabled = config.locking;
-    this.#lockTimeoutMs = optionalDuration('lockTimeoutMs', options.lockTimeoutMs) ?? config.lockTimeoutMs;
-    if (this.#lockTimeoutMs !== 0 && this.#lockTimeoutMs <= config.lockSafetyWindowMs) {
-      throw new ValidationError(
-        `lockTimeoutMs (${this.#lockTimeoutMs}) must be 0 or exceed the store's lockSafetyWindowMs (${config.lockSafetyWindowMs}).`,
-      );
-    }
+    this.#lockTimeoutMs = leaseLengthMs(options.lockTimeoutMs, config.lockTimeoutMs, config.lockSafetyWindowMs);
     if (options.autoExtend !== undefined && typeof options.autoExtend !== 'boolean') {
       throw new ValidationError('autoExtend must be a boolean.');
     }
@@ -111,8 +107,8 @@ export class KeyValueStoreLock implements AsyncDisposable {
 
   /** True once the lock can no longer be trusted to hold the key (see the class notes). */
   get expired(): boolean {
-    if (this.#lockTimeoutMs === 0 || this.#startedAt === undefined) return false;
-    return performance.now() - this.#startedAt + this.#config.lockSafetyWindowMs > this.#lockTimeoutMs;
+    if (this.#startedAt === undefined) return false;
+    return performance.now() - this.#startedAt > trustedForMs(this.#lockTimeoutMs, this.#config.lockSafetyWindowMs);
   }
 
   /**
@@ -161,12 +157,7 @@ export class KeyValueStoreLock implements AsyncDisposable {
    */
   async extend(lockTimeoutMs?: number): Promise<void> {
     const config = this.#config;
-    const next = optionalDuration('lockTimeoutMs', lockTimeoutMs) ?? this.#lockTimeoutMs;
-    if (next !== 0 && next <= config.lockSafetyWindowMs) {
-      throw new ValidationError(
-        `lockTimeoutMs (${next}) must be 0 or exceed the store's lockSafetyWindowMs (${config.lockSafetyWindowMs}).`,
-      );
-    }
+    const next = leaseLengthMs(lockTimeoutMs, this.#lockTimeoutMs, config.lockSafetyWindowMs);
     if (!this.#active) throw new LockTimeoutError(this.key);
     const startedAt = performance.now();
     if (this.enabled) {
@@ -298,9 +289,9 @@ export class KeyValueStoreLock implements AsyncDisposable {
 
   #armTimers(): void {
     this.#clearTimers();
-    if (!this.#active || this.#lockTimeoutMs === 0 || this.#startedAt === undefined) return;
-    const safety = this.#config.lockSafetyWindowMs;
-    const expiresIn = this.#startedAt + this.#lockTimeoutMs - safety - performance.now();
+    const trustedFor = trustedForMs(this.#lockTimeoutMs, this.#config.lockSafetyWindowMs);
+    if (!this.#active || trustedFor === Infinity || this.#startedAt === undefined) return;
+    const expiresIn = this.#startedAt + trustedFor - performance.now();
     // A lease longer than the longest timer re-arms instead of firing early.
     this.#expiryTimer = setTimeout(
       () => (this.expired ? this.#lost(new LockTimeoutError(this.key)) : this.#armTimers()),
@@ -314,7 +305,7 @@ export class KeyValueStoreLock implements AsyncDisposable {
             this.#lost(error instanceof LatchkeyError ? error : new LockTimeoutError(this.key, { cause: error }));
           });
         },
-        timerDelay(Math.floor((this.#lockTimeoutMs - safety) / 3)),
+        timerDelay(Math.floor(trustedFor / 3)),
       );
       this.#extendTimer.unref();
     }

@@ -1,103 +1,40 @@
-import { hasOwnLocks, type Backend, type StoredValue } from './backend.js';
-import { decodeWith, encodeWith, v8Codec, type Codec } from './codec.js';
+import type { Backend, StoredValue } from './backend.js';
+import { decodeWith, encodeWith } from './codec.js';
 import {
   AlreadyConfiguredError,
   BackendError,
   InvalidKeyError,
-  LatchkeyError,
   LockTimeoutError,
   NotConfiguredError,
   NotFoundError,
   ValidationError,
   ValueTooLargeError,
 } from './errors.js';
-import {
-  DEFAULT_LOCK_SAFETY_WINDOW_MS,
-  DEFAULT_LOCK_TIMEOUT_MS,
-  DEFAULT_LOCK_WAIT_MS,
-  DEFAULT_OPERATION_TIMEOUT_MS,
-  type LockHost,
-  type ResolvedConfig,
-} from './internal/config.js';
+import type { LockHost, ResolvedConfig } from './internal/config.js';
 import { withDeadline, wrap } from './internal/deadline.js';
 import { open, seal } from './internal/envelope.js';
-import { LocalLocksBackend } from './internal/local-locks-backend.js';
-import { forgetStore, resolveBackendFactory } from './internal/registry-state.js';
-import { assertKey, describe, optionalBoolean, optionalDuration, optionalObject, optionalSignal } from './internal/validate.js';
-import { sha1KeyMangler, type KeyMangler } from './key-mangler.js';
+import { forgetStore } from './internal/registry-state.js';
+import { resolveConfig } from './internal/resolve-config.js';
+import { assertKey, describe, optionalDuration, optionalObject, optionalSignal } from './internal/validate.js';
 import { KeyValueStoreLock, type LockOptions } from './key-value-store-lock.js';
-import { ProxyBackend } from './proxy-backend.js';
+import type {
+  ConfigureOptions,
+  DeleteOptions,
+  GetOrCreateOptions,
+  SetManyOptions,
+  SetOptions,
+  WithLockOptions,
+} from './key-value-store-options.js';
 
-/** A proxy class constructible with no arguments. */
-export type ProxyBackendClass = new () => ProxyBackend;
-
-/** Options of {@link KeyValueStore.configure}. */
-export interface ConfigureOptions {
-  /**
-   * Turns user keys into stored keys. `undefined`: the backend's own mangler if it has one,
-   * else {@link sha1KeyMangler}. `null`: keys are stored as given.
-   */
-  readonly keyMangler?: KeyMangler | null;
-  /** Proxy wrappers; `proxies[0]` is the outermost. Classes are constructed with no arguments. */
-  readonly proxies?: readonly (ProxyBackend | ProxyBackendClass)[];
-  /** `false` makes locks purely local bookkeeping that never touches the backend. @default true */
-  readonly locking?: boolean;
-  /** Lease length of locks; `0` means locks never expire. @default 5000 */
-  readonly lockTimeoutMs?: number;
-  /** How much earlier than its lease a lock counts as expired on the client. @default 1000 */
-  readonly lockSafetyWindowMs?: number;
-  /** How long lock acquisition waits by default. @default 10000 */
-  readonly lockWaitMs?: number;
-  /** Default expiry of written values. Absent: values never expire. */
-  readonly ttlMs?: number;
-  /** How values become bytes. @default {@link v8Codec} */
-  readonly codec?: Codec;
-  /**
-   * Backstop deadline of each backend call (adapters have their own, shorter ones).
-   * `Infinity` disables it. @default 15000
-   */
-  readonly operationTimeoutMs?: number;
-  /** Passed to a registered factory when `backingStore` is a name. */
-  readonly backendOptions?: Record<string, unknown>;
-}
-
-/** Options of {@link KeyValueStore.set}. */
-export interface SetOptions {
-  /** Write only while this lock holds the key (checked by the backend with the write). */
-  readonly lock?: KeyValueStoreLock;
-  /** Expiry of this value; overrides the store's `ttlMs`. */
-  readonly ttlMs?: number;
-}
-
-/** Options of {@link KeyValueStore.setMany}. */
-export interface SetManyOptions {
-  /** Expiry of these values; overrides the store's `ttlMs`. */
-  readonly ttlMs?: number;
-}
-
-/** Options of {@link KeyValueStore.delete}. */
-export interface DeleteOptions {
-  /** Delete only while this lock holds the key. */
-  readonly lock?: KeyValueStoreLock;
-}
-
-/** Options of {@link KeyValueStore.withLock}. */
-export interface WithLockOptions extends LockOptions {
-  /** How long to wait for the lock. @default the store's `lockWaitMs` */
-  readonly waitMs?: number;
-  /** Aborts the wait for the lock. */
-  readonly signal?: AbortSignal;
-}
-
-/** Options of {@link KeyValueStore.getOrCreate}. */
-export interface GetOrCreateOptions {
-  /** Expiry of the created value; overrides the store's `ttlMs`. */
-  readonly ttlMs?: number;
-  /** How long to wait for another caller's creator. @default the store's `lockWaitMs` */
-  readonly waitMs?: number;
-  /** Aborts the wait. */
-  readonly signal?: AbortSignal;
-}
+export type {
+  ConfigureOptions,
+  DeleteOptions,
+  GetOrCreateOptions,
+  ProxyBackendClass,
+  SetManyOptions,
+  SetOptions,
+  WithLockOptions,
+} from './key-value-store-options.js';
 
 /**
  * A named key-value store over a pluggable backend (Keystone's `KeyValueStore`): a key
@@ -150,41 +87,8 @@ export class KeyValueStore implements AsyncDisposable {
     if (this.#closed) throw new NotConfiguredError(this.name, 'is closed; get a new one from getKeyValueStore()');
     if (this.#config !== undefined || this.#configuring) throw new AlreadyConfiguredError(this.name);
     this.#configuring = true;
-    let built: Backend | undefined;
     try {
-      const checked = validateConfigureOptions(options);
-      const backend =
-        typeof backingStore === 'string' ? (built = await buildNamedBackend(backingStore, checked.backendOptions)) : backingStore;
-      assertBackend(backend);
-      const base = hasOwnLocks(backend) ? backend : new LocalLocksBackend(backend);
-      let chain: Backend = base;
-      for (const proxy of [...checked.proxies].reverse()) chain = proxy.wrap(chain);
-      const mangler = checked.keyMangler === undefined ? (backend.keyMangler ?? sha1KeyMangler) : checked.keyMangler;
-      const capabilities = base.capabilities;
-      this.#config = Object.freeze({
-        chain,
-        mangle: mangler === null ? (key: string) => key : mangler,
-        locking: checked.locking,
-        lockTimeoutMs: checked.lockTimeoutMs,
-        lockSafetyWindowMs: checked.lockSafetyWindowMs,
-        lockWaitMs: checked.lockWaitMs,
-        ttlMs: checked.ttlMs,
-        codec: checked.codec,
-        operationTimeoutMs: checked.operationTimeoutMs,
-        maxKeyBytes: capabilities.maxKeyBytes,
-        maxValueBytes: capabilities.maxValueBytes,
-        ttlResolutionMs: capabilities.ttlResolutionMs,
-        backstopDataCalls: !(
-          typeof chain.capabilities.callDeadlineMs === 'number' && chain.capabilities.callDeadlineMs <= checked.operationTimeoutMs
-        ),
-      });
-    } catch (error) {
-      if (built !== undefined) await built.close().catch(() => undefined);
-      if (error instanceof LatchkeyError) throw error;
-      throw new ValidationError(
-        `Could not configure KeyValueStore "${this.name}": ${error instanceof Error ? error.message : String(error)}`,
-        { cause: error },
-      );
+      this.#config = await resolveConfig(this.name, backingStore, options);
     } finally {
       this.#configuring = false;
     }
@@ -454,96 +358,6 @@ export class KeyValueStore implements AsyncDisposable {
 }
 
 const MISSING: unique symbol = Symbol('missing');
-
-interface CheckedOptions {
-  keyMangler: KeyMangler | null | undefined;
-  proxies: ProxyBackend[];
-  locking: boolean;
-  lockTimeoutMs: number;
-  lockSafetyWindowMs: number;
-  lockWaitMs: number;
-  ttlMs: number | undefined;
-  codec: Codec;
-  operationTimeoutMs: number;
-  backendOptions: Record<string, unknown>;
-}
-
-function validateConfigureOptions(options: ConfigureOptions): CheckedOptions {
-  optionalObject('configure options', options);
-  const known = new Set([
-    'keyMangler',
-    'proxies',
-    'locking',
-    'lockTimeoutMs',
-    'lockSafetyWindowMs',
-    'lockWaitMs',
-    'ttlMs',
-    'codec',
-    'operationTimeoutMs',
-    'backendOptions',
-  ]);
-  for (const name of Object.keys(options)) {
-    if (!known.has(name)) throw new ValidationError(`Unknown configure option "${name}".`);
-  }
-  const { keyMangler } = options;
-  if (keyMangler !== undefined && keyMangler !== null && typeof keyMangler !== 'function') {
-    throw new ValidationError(`keyMangler must be a function, null or undefined, got ${describe(keyMangler)}.`);
-  }
-  const lockTimeoutMs = optionalDuration('lockTimeoutMs', options.lockTimeoutMs) ?? DEFAULT_LOCK_TIMEOUT_MS;
-  const lockSafetyWindowMs = optionalDuration('lockSafetyWindowMs', options.lockSafetyWindowMs) ?? DEFAULT_LOCK_SAFETY_WINDOW_MS;
-  if (lockTimeoutMs !== 0 && lockTimeoutMs <= lockSafetyWindowMs) {
-    throw new ValidationError(`lockTimeoutMs (${lockTimeoutMs}) must be 0 or exceed lockSafetyWindowMs (${lockSafetyWindowMs}).`);
-  }
-  const codec = options.codec ?? v8Codec;
-  if (typeof codec !== 'object' || codec === null || typeof codec.encode !== 'function' || typeof codec.decode !== 'function') {
-    throw new ValidationError('codec must be an object with encode and decode functions.');
-  }
-  return {
-    keyMangler,
-    proxies: resolveProxies(options.proxies),
-    locking: optionalBoolean('locking', options.locking) ?? true,
-    lockTimeoutMs,
-    lockSafetyWindowMs,
-    lockWaitMs: optionalDuration('lockWaitMs', options.lockWaitMs) ?? DEFAULT_LOCK_WAIT_MS,
-    ttlMs: optionalDuration('ttlMs', options.ttlMs, { positive: true }),
-    codec,
-    operationTimeoutMs:
-      optionalDuration('operationTimeoutMs', options.operationTimeoutMs, { positive: true, allowInfinity: true }) ??
-      DEFAULT_OPERATION_TIMEOUT_MS,
-    backendOptions: (optionalObject('backendOptions', options.backendOptions) as Record<string, unknown> | undefined) ?? {},
-  };
-}
-
-function resolveProxies(proxies: ConfigureOptions['proxies']): ProxyBackend[] {
-  if (proxies === undefined) return [];
-  if (!Array.isArray(proxies)) throw new ValidationError(`proxies must be an array, got ${describe(proxies)}.`);
-  const instances = proxies.map((proxy: unknown, index) => {
-    if (proxy instanceof ProxyBackend) return proxy;
-    if (typeof proxy === 'function' && proxy.prototype instanceof ProxyBackend) {
-      return new (proxy as ProxyBackendClass)();
-    }
-    throw new ValidationError(`proxies[${index}] must be a ProxyBackend subclass or instance, got ${describe(proxy)}.`);
-  });
-  if (new Set(instances).size !== instances.length) throw new ValidationError('proxies must not list the same instance twice.');
-  return instances;
-}
-
-async function buildNamedBackend(name: string, options: Record<string, unknown>): Promise<Backend> {
-  const factory = resolveBackendFactory(name);
-  if (factory === undefined) throw new ValidationError(`Unknown backend "${name}"; register it with registerBackend() first.`);
-  return factory(options);
-}
-
-function assertBackend(backend: unknown): asserts backend is Backend {
-  const required = ['get', 'getMany', 'set', 'setMany', 'delete', 'deleteMany', 'close'] as const;
-  if (typeof backend !== 'object' || backend === null)
-    throw new ValidationError(`backingStore must be a Backend or a registered name, got ${describe(backend)}.`);
-  const record = backend as Record<string, unknown>;
-  const missing = required.filter((method) => typeof record[method] !== 'function');
-  if (missing.length > 0) throw new ValidationError(`backingStore is not a Backend: missing ${missing.join(', ')}.`);
-  if (typeof record['capabilities'] !== 'object' || record['capabilities'] === null)
-    throw new ValidationError('backingStore is not a Backend: missing capabilities.');
-}
 
 function toPairs(entries: Record<string, unknown> | Iterable<readonly [string, unknown]>): (readonly [string, unknown])[] {
   if (typeof entries !== 'object' || entries === null)

@@ -1,5 +1,7 @@
 import type { Backend } from '../backend.js';
 import type { Codec } from '../codec.js';
+import { ValidationError } from '../errors.js';
+import { optionalDuration } from './validate.js';
 
 /** A store's configuration after validation; immutable once configured. */
 export interface ResolvedConfig {
@@ -40,3 +42,35 @@ export const DEFAULT_LOCK_SAFETY_WINDOW_MS = 1000;
 export const DEFAULT_LOCK_WAIT_MS = 10_000;
 /** Default backstop deadline of every backend call (backends have shorter ones of their own). */
 export const DEFAULT_OPERATION_TIMEOUT_MS = 15_000;
+
+/**
+ * The lease rule of locks, the one place that decides a lease length: for the store's
+ * `lockTimeoutMs` (configure), a lock's own (getLock) and a renewal's (extend).
+ *
+ * The backend is asked for a lease of exactly `lockTimeoutMs` (`0`: it never lapses). The core
+ * does not round it to the backend's `minLeaseMs` or `ttlResolutionMs`: backends round up
+ * themselves, so the lease lasts at least `lockTimeoutMs`. The client trusts the lock for
+ * {@link trustedForMs} of that; a lease no longer than the safety window would be untrusted
+ * from the start, so it is refused.
+ *
+ * @returns `value` checked, or `fallback` when `value` is undefined.
+ * @throws {ValidationError} for a negative or non-finite value, or one inside the safety window.
+ */
+export function leaseLengthMs(value: unknown, fallback: number, lockSafetyWindowMs: number): number {
+  const lockTimeoutMs = optionalDuration('lockTimeoutMs', value) ?? fallback;
+  if (lockTimeoutMs !== 0 && lockTimeoutMs <= lockSafetyWindowMs) {
+    throw new ValidationError(
+      `lockTimeoutMs (${lockTimeoutMs}) must be 0 or exceed the store's lockSafetyWindowMs (${lockSafetyWindowMs}).`,
+    );
+  }
+  return lockTimeoutMs;
+}
+
+/**
+ * How long after its start the client trusts a lease of `lockTimeoutMs` (see
+ * {@link leaseLengthMs}): the lease minus the safety window; `Infinity` for a lease that never
+ * lapses. A lock turns `expired` after it, and auto-extension renews within it.
+ */
+export function trustedForMs(lockTimeoutMs: number, lockSafetyWindowMs: number): number {
+  return lockTimeoutMs === 0 ? Infinity : lockTimeoutMs - lockSafetyWindowMs;
+}

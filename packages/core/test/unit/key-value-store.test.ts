@@ -289,6 +289,44 @@ describe('proxies', () => {
 });
 
 describe('locks', () => {
+  it('holds configure, getLock and extend to one lease rule: 0, or longer than the safety window', async () => {
+    const { store } = await configured({ lockTimeoutMs: 0 });
+    expect(() => store.getLock('k', { lockTimeoutMs: 20 })).toThrow(ValidationError);
+    expect(() => store.getLock('k', { lockTimeoutMs: -1 })).toThrow(ValidationError);
+    expect(store.getLock('k', { lockTimeoutMs: 21 }).lockTimeoutMs).toBe(21);
+    expect(store.getLock('k').lockTimeoutMs).toBe(0);
+    const lock = await store.getLock('k', { lockTimeoutMs: 0 }).acquire();
+    await expect(lock.extend(20)).rejects.toThrow(/lockTimeoutMs \(20\) must be 0 or exceed the store's lockSafetyWindowMs \(20\)/);
+    expect(lock.lockTimeoutMs).toBe(0);
+    await lock.extend(5000);
+    expect(lock.lockTimeoutMs).toBe(5000);
+    await lock.release();
+    const other = new KeyValueStore(uniqueName());
+    await expect(other.configure(new MapBackend(), { lockTimeoutMs: 20, lockSafetyWindowMs: 20 })).rejects.toThrow(
+      /lockTimeoutMs \(20\) must be 0 or exceed the store's lockSafetyWindowMs \(20\)/,
+    );
+  });
+
+  it("asks the backend for a lease of exactly lockTimeoutMs, leaving rounding up to the backend's minLeaseMs to it", async () => {
+    const leases: number[] = [];
+    class LeaseRecorder extends ProxyBackend {
+      override acquireLock(...args: Parameters<ProxyBackend['acquireLock']>) {
+        leases.push(args[1].leaseMs);
+        return super.acquireLock(...args);
+      }
+      override extendLock(...args: Parameters<ProxyBackend['extendLock']>) {
+        leases.push(args[1]);
+        return super.extendLock(...args);
+      }
+    }
+    const { store } = await configured({ lockTimeoutMs: 30, proxies: [LeaseRecorder] }, new MapBackend({ minLeaseMs: 2000 }));
+    const lock = await store.getLock('k').acquire();
+    await lock.extend(40);
+    await lock.release();
+    await (await store.getLock('k', { lockTimeoutMs: 0 }).acquire()).release();
+    expect(leases).toStrictEqual([30, 40, 0]);
+  });
+
   it('checks a locked write in order: key, active, expired', async () => {
     const { store } = await configured({ lockTimeoutMs: 100 });
     const lock = store.getLock('a');
