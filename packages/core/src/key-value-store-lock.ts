@@ -34,20 +34,6 @@ export interface AcquireOptions {
   readonly signal?: AbortSignal;
 }
 
-/**
- * A per-key write lock (Keystone's `KeyValueStoreLock`). Locks are advisory and write-only:
- * reads never wait, and writes without a lock always proceed; a write or delete **with** the
- * lock succeeds only while this lock still holds the key, which the backend checks together
- * with the write.
- *
- * Get one from {@link KeyValueStore.getLock}; the idiomatic form is
- * `await using lock = await store.getLock(key).acquire()`.
- *
- * Expiry: `expired` turns true once the time since the acquire (or the last successful
- * `extend`) was started, on a monotonic clock, plus the store's safety window exceeds
- * `lockTimeoutMs`. The backend's lease lasts at least `lockTimeoutMs` from a moment after that
- * start, so a lock the client still considers live is always live on the server too.
- */
 function warnLeaseGiveBackFailed(key: string, error: unknown): void {
   process.emitWarning(
     `latchkey: giving back a lease for "${key}" won after the caller stopped waiting failed (it lapses by itself): ${error instanceof Error ? error.message : String(error)}`,
@@ -55,6 +41,27 @@ function warnLeaseGiveBackFailed(key: string, error: unknown): void {
   );
 }
 
+/** Passed by {@link createLock} so the constructor can tell the store's calls from anyone else's. */
+const CONSTRUCT: unique symbol = Symbol('KeyValueStoreLock');
+
+// Set by the class's static block: the only code allowed to call the private constructor.
+let construct!: (host: LockHost, key: string, options: LockOptions | undefined) => KeyValueStoreLock;
+
+/**
+ * A per-key write lock (Keystone's `KeyValueStoreLock`). Locks are advisory and write-only:
+ * reads never wait, and writes without a lock always proceed; a write or delete **with** the
+ * lock succeeds only while this lock still holds the key, which the backend checks together
+ * with the write.
+ *
+ * Get one from {@link KeyValueStore.getLock} (the constructor is private: a lock belongs to
+ * the store that made it); the idiomatic form is
+ * `await using lock = await store.getLock(key).acquire()`.
+ *
+ * Expiry: `expired` turns true once the time since the acquire (or the last successful
+ * `extend`) was started, on a monotonic clock, plus the store's safety window exceeds
+ * `lockTimeoutMs`. The backend's lease lasts at least `lockTimeoutMs` from a moment after that
+ * start, so a lock the client still considers live is always live on the server too.
+ */
 export class KeyValueStoreLock implements AsyncDisposable {
   /** The user key this lock is for. */
   readonly key: string;
@@ -76,11 +83,18 @@ export class KeyValueStoreLock implements AsyncDisposable {
   #expiryTimer: ReturnType<typeof setTimeout> | undefined;
   #extendTimer: ReturnType<typeof setTimeout> | undefined;
 
+  static {
+    construct = (host, key, options) => new KeyValueStoreLock(CONSTRUCT, host, key, options);
+  }
+
   /**
-   * Use {@link KeyValueStore.getLock}; this constructor is not part of the public contract.
-   * @internal
+   * Locks come from {@link KeyValueStore.getLock}, which ties them to their store.
+   * @throws {ValidationError} when called any other way.
    */
-  constructor(host: LockHost, key: string, options: LockOptions = {}) {
+  private constructor(token: typeof CONSTRUCT, host: LockHost, key: string, options: LockOptions = {}) {
+    if (token !== CONSTRUCT) {
+      throw new ValidationError('A KeyValueStoreLock cannot be constructed directly; get one from store.getLock(key).');
+    }
     const config = host.resolved();
     this.#host = host;
     this.#config = config;
@@ -317,4 +331,12 @@ export class KeyValueStoreLock implements AsyncDisposable {
     this.#expiryTimer = undefined;
     this.#extendTimer = undefined;
   }
+}
+
+/**
+ * A new lock of `host`'s store: what {@link KeyValueStore.getLock} returns.
+ * @internal
+ */
+export function createLock(host: LockHost, key: string, options: LockOptions | undefined): KeyValueStoreLock {
+  return construct(host, key, options);
 }

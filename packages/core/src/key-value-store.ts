@@ -16,7 +16,7 @@ import { open, seal } from './internal/envelope.js';
 import { forgetStore } from './internal/registry-state.js';
 import { resolveConfig } from './internal/resolve-config.js';
 import { assertKey, describe, optionalDuration, optionalObject, optionalSignal } from './internal/validate.js';
-import { KeyValueStoreLock, type LockOptions } from './key-value-store-lock.js';
+import { createLock, KeyValueStoreLock, type LockOptions } from './key-value-store-lock.js';
 import type {
   ConfigureOptions,
   DeleteOptions,
@@ -213,7 +213,7 @@ export class KeyValueStore implements AsyncDisposable {
    * @throws {NotConfiguredError} before `configure`. @throws {InvalidKeyError} for a bad key.
    */
   getLock(key: string, options: LockOptions = {}): KeyValueStoreLock {
-    return new KeyValueStoreLock(this.#host, key, options);
+    return createLock(this.#host, key, options);
   }
 
   /**

@@ -7,6 +7,7 @@ import {
   getKeyValueStore,
   InvalidKeyError,
   KeyValueStore,
+  KeyValueStoreLock,
   LockAcquireTimeoutError,
   LockKeyMismatchError,
   LockNotActiveError,
@@ -289,6 +290,17 @@ describe('proxies', () => {
 });
 
 describe('locks', () => {
+  it('cannot be constructed except by getLock', async () => {
+    const { store } = await configured();
+    const host = { name: store.name, resolved: () => ({}), isClosed: () => false, storedKey: (key: string) => key };
+    // The arguments are cast so that only the constructor's privacy can fail the type check.
+    // @ts-expect-error the constructor is private: locks come from store.getLock
+    expect(() => new KeyValueStoreLock(Symbol('KeyValueStoreLock') as never, host as never, 'k')).toThrow(ValidationError);
+    const Construct = KeyValueStoreLock as unknown as new (...args: unknown[]) => KeyValueStoreLock;
+    expect(() => new Construct(host, 'k')).toThrow(/get one from store\.getLock\(key\)/);
+    expect(store.getLock('k')).toBeInstanceOf(KeyValueStoreLock);
+  });
+
   it('holds configure, getLock and extend to one lease rule: 0, or longer than the safety window', async () => {
     const { store } = await configured({ lockTimeoutMs: 0 });
     expect(() => store.getLock('k', { lockTimeoutMs: 20 })).toThrow(ValidationError);
