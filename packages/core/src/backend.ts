@@ -107,44 +107,80 @@ export type LockScope =
   | 'in-process';
 
 /**
- * What a backend can promise. The core and the conformance suite adapt to it instead of
- * skipping checks.
+ * What a backend declares about itself. `configure` reads it once (it must not change after
+ * construction) and the conformance suite adapts its checks to it instead of skipping them.
+ *
+ * The flags are of two kinds:
+ * - **Acted on by the core**: `maxKeyBytes`, `maxValueBytes` and `ttlResolutionMs` (read from
+ *   the backend beneath any proxies), and `callDeadlineMs` (read from the head of the chain,
+ *   the outermost proxy). Declaring them wrongly changes what the core does.
+ * - **Promises**: `lockScope`, `atomicLeaseWrites`, `fencingTokens`, `minLeaseMs` and
+ *   `mayEvict`. The core never reads them; they tell users what the backend guarantees, and
+ *   the conformance suite holds the backend to them.
+ *
+ * Whether the core gives a backend its in-process lock table depends on the lock methods
+ * being present (see {@link hasOwnLocks}), not on any flag; over that table the core reports
+ * `lockScope: 'in-process'`, `atomicLeaseWrites: false` and `fencingTokens: true` itself.
  */
 export interface BackendCapabilities {
-  /** Where locks are visible. */
+  /**
+   * Promise: where locks are visible. `'distributed'`: every process using the same server
+   * excludes the others. The conformance suite checks the value, and that a backend without
+   * lock methods declares `'in-process'`.
+   */
   readonly lockScope: LockScope;
   /**
-   * True when a write or delete with a lease checks the lease in the same atomic step as the
-   * write, on the server. False when the check and the write are separate steps (a backend
-   * without locks of its own, using the core's lock table over a remote store).
+   * Promise: true when a write or delete with a lease checks the lease in the same atomic step
+   * as the write, on the server. False when the check and the write are separate steps (a
+   * backend without locks of its own, using the core's lock table over a remote store). The
+   * conformance suite checks that a backend without lock methods declares `false`.
    */
   readonly atomicLeaseWrites: boolean;
   /**
-   * True when fencing tokens strictly increase across every acquire of a key, including
-   * across lease expiry and holders crashing. (They may restart after the server loses its
-   * data, e.g. a memcached restart; the lease check still refuses stale writes then.)
+   * Promise: true when fencing tokens strictly increase across every acquire of a key,
+   * including across lease expiry and holders crashing. (They may restart after the server
+   * loses its data, e.g. a memcached restart; the lease check still refuses stale writes then.)
+   * The conformance suite checks tokens across a lapse only when this is true.
    */
   readonly fencingTokens: boolean;
-  /** The granularity of the backend's own expiry, in ms (1 for Redis `PX`, 1000 for memcached). */
+  /**
+   * Acted on: the granularity of the backend's own expiry, in ms (1 for Redis `PX`, 1000 for
+   * memcached). Above 1, `delete` first reads the value, so that a value whose own expiry has
+   * passed but which the backend still holds counts as missing, as it does for `get`. The
+   * conformance suite paces its expiry checks by it.
+   */
   readonly ttlResolutionMs: number;
-  /** The shortest lease the backend can keep, in ms (memcached: 2000). */
+  /**
+   * Promise: the shortest lease the backend keeps, in ms (memcached: 2000). The core does not
+   * read it: it asks for leases of exactly the lock's `lockTimeoutMs`, and a backend given a
+   * shorter one rounds it **up** to this. The conformance suite uses leases of at least this
+   * length and waits multiples of it.
+   */
   readonly minLeaseMs: number;
-  /** Largest stored key in UTF-8 bytes the backend accepts, if bounded. */
+  /**
+   * Acted on: the largest stored key in UTF-8 bytes the backend accepts, if bounded. The core
+   * refuses a longer stored (mangled) key with `InvalidKeyError` before any I/O.
+   */
   readonly maxKeyBytes?: number;
-  /** Largest encoded value in bytes the backend accepts, if bounded. */
+  /**
+   * Acted on: the largest encoded value in bytes the backend accepts, if bounded. The core
+   * refuses a larger encoded value with `ValueTooLargeError` before any I/O.
+   */
   readonly maxValueBytes?: number;
   /**
-   * True when the backend may drop entries on its own before they expire (LRU eviction,
-   * `maxEntries`). Conformance then does not assert that unexpired values always survive
-   * under memory pressure.
+   * Promise: true when the backend may drop entries on its own before they expire (LRU
+   * eviction, `maxEntries`), so a store over it is a cache, not the only copy of a value. The
+   * core does not read it; the conformance suite only checks that it is a boolean.
    */
   readonly mayEvict: boolean;
   /**
-   * Optional: every data call (`get`, `getMany`, `set`, `setMany`, `delete`, `deleteMany`)
-   * settles within this many ms by the backend's own deadline (`0`: at once, as in-process
-   * stores do). When it is at most the store's `operationTimeoutMs`, the core does not start
-   * its own backstop timer for those calls — one timer per call less on the hot path. Lock
-   * calls keep the core's deadline. A proxy that can delay calls must override it.
+   * Acted on, optional: every data call (`get`, `getMany`, `set`, `setMany`, `delete`,
+   * `deleteMany`) settles within this many ms by the backend's own deadline (`0`: at once, as
+   * in-process stores do). When it is at most the store's `operationTimeoutMs`, the core does
+   * not start its own backstop timer for those calls — one timer per call less on the hot
+   * path. Lock calls keep the core's deadline. A proxy that can delay calls must override it.
+   * The core trusts it: the conformance suite does not measure it, and a backend that declares
+   * it without keeping it can leave a data call unsettled.
    */
   readonly callDeadlineMs?: number;
 }
@@ -175,7 +211,7 @@ export interface Backend {
 
   /**
    * The backend's preferred key mangler, used when the store is configured without an
-   * explicit `keyMangler` (the seed's `key_mangler` property of dogpile backends).
+   * explicit `keyMangler` (the `key_mangler` property of dogpile.cache backends).
    */
   readonly keyMangler?: KeyMangler | undefined;
 
