@@ -6,11 +6,7 @@
  * @module
  */
 import { MongoClient } from 'mongodb';
-import type { ServerHandle } from '../test-servers/handle.js';
-import { startMemcached } from '../test-servers/memcached.js';
-import { startMongo } from '../test-servers/mongo.js';
-import { redisCommand, tcpRequest } from '../test-servers/probe.js';
-import { startRedis } from '../test-servers/redis.js';
+import { redisCommand, type ServerHandle, startMemcached, startMongo, startRedis, tcpRequest } from '@latchkey/test-servers';
 import { MONGO_DB_NAME, type BackendKind, type BackendTarget } from './backends.js';
 
 /** `host` and `port` of a Redis URL, a memcached servers string or a MongoDB URL. */

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import type { BackendCapabilities } from '@latchkey/core';
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import { requireService } from '../test-servers/require-service.js';
+import { requireService } from '@latchkey/test-servers';
 import { adapterStatus, type BackendKind, type BackendTarget } from './backends.js';
 import { Cluster } from './cluster.js';
 import type { SuiteContext } from './context.js';

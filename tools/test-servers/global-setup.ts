@@ -5,7 +5,7 @@
  * @example
  * ```ts
  * // packages/redis/test/global-setup.ts
- * import { createGlobalSetup } from '../../../tools/test-servers/global-setup.js';
+ * import { createGlobalSetup } from '@latchkey/test-servers';
  * export default createGlobalSetup(['redis', 'redis-cluster']);
  * ```
  *

@@ -1,10 +1,13 @@
 /**
- * Throwaway real servers on free loopback ports for tests, fault tests and benchmarks.
+ * Throwaway real servers on free loopback ports for tests, fault tests and benchmarks: the
+ * entry of the private workspace package `@latchkey/test-servers`, which vitest and tsx load
+ * as TypeScript source.
  *
  * @module
  */
 export { getFreePort, getFreeClusterPort, isPortFree } from './free-port.js';
-export type { ServerHandle, ServerKind } from './handle.js';
+export type { ServerHandle, ServerKind, SingleServer } from './handle.js';
+export { redisCommand, tcpRequest } from './probe.js';
 export { startRedis, type RedisOptions } from './redis.js';
 export { startRedisCluster, RedisCluster, type RedisClusterOptions } from './redis-cluster.js';
 export { startRedisSentinel, RedisSentinel, SENTINEL_MASTER_NAME, type RedisSentinelOptions } from './redis-sentinel.js';

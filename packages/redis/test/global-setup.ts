@@ -1,3 +1,3 @@
-import { createGlobalSetup } from '../../../tools/test-servers/global-setup.js';
+import { createGlobalSetup } from '@latchkey/test-servers';
 
 export default createGlobalSetup(['redis', 'redis-cluster', 'redis-sentinel']);

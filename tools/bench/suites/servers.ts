@@ -61,7 +61,7 @@ export async function redisServer(): Promise<BenchServer | NoServer> {
   if (own !== undefined) return own;
   return throwaway(
     'redis-server',
-    async () => (await import('../../test-servers/redis.js')).startRedis(),
+    async () => (await import('@latchkey/test-servers')).startRedis(),
     (h) => `throwaway redis-server on 127.0.0.1:${h.port} (tools/test-servers)`,
   );
 }
@@ -72,7 +72,7 @@ export async function memcachedServer(): Promise<BenchServer | NoServer> {
   if (own !== undefined) return own;
   return throwaway(
     'memcached',
-    async () => (await import('../../test-servers/memcached.js')).startMemcached(),
+    async () => (await import('@latchkey/test-servers')).startMemcached(),
     (h) => `throwaway memcached on 127.0.0.1:${h.port} (tools/test-servers)`,
   );
 }
@@ -85,7 +85,7 @@ export async function mongoServer(): Promise<BenchServer | NoServer> {
   return throwaway(
     'MongoDB-wire server',
     async () => {
-      const server = await (await import('../../test-servers/mongo.js')).startMongo();
+      const server = await (await import('@latchkey/test-servers')).startMongo();
       engine = server.engine === 'ferretdb' ? 'FerretDB 1.x (SQLite backend)' : 'mongod';
       return server;
     },

@@ -6,7 +6,7 @@
  * @module
  */
 import { fileURLToPath } from 'node:url';
-import { redisCommand } from '../../test-servers/probe.js';
+import { redisCommand } from '@latchkey/test-servers';
 import { ForkedWorker } from '../cluster.js';
 import { share } from '../profiles.js';
 import { hostPort } from '../servers.js';

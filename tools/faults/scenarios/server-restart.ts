@@ -8,8 +8,7 @@
  * @module
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ServerHandle } from '../../test-servers/handle.js';
-import { servicesRequired } from '../../test-servers/require-service.js';
+import { type ServerHandle, servicesRequired } from '@latchkey/test-servers';
 import type { BackendKind } from '../backends.js';
 import { Cluster } from '../cluster.js';
 import { startDedicatedServer } from '../servers.js';

@@ -1,4 +1,4 @@
 // What a package's test/global-setup.ts looks like (this one asks for every kind).
-import { createGlobalSetup } from '../global-setup.js';
+import { createGlobalSetup } from '@latchkey/test-servers';
 
 export default createGlobalSetup(['redis', 'redis-cluster', 'redis-sentinel', 'memcached', 'memcached-pair', 'mongo']);

@@ -1,10 +1,11 @@
 // What a package's tests look like: inject the provided addresses, skip with a reason
 // when a service is unavailable (or fail, with LATCHKEY_REQUIRE_SERVICES=1).
+import { redisCommand, requireService } from '@latchkey/test-servers';
 import { describe, expect, inject, it } from 'vitest';
+// Probes the package does not export: this example also checks the servers themselves.
 import { memcachedVersion } from '../memcached.js';
-import { mongoPing, redisCommand } from '../probe.js';
+import { mongoPing } from '../probe.js';
 import { redisPing } from '../redis.js';
-import { requireService } from '../require-service.js';
 
 function hostPort(s: string): [string, number] {
   const m = /^(?:[a-z]+:\/\/)?([^:/]+):(\d+)/.exec(s);

@@ -2,10 +2,7 @@ import { BackendTimeoutError, BackendUnavailableError, getKeyValueStore, LockTim
 import { readFile } from 'node:fs/promises';
 import { Client } from 'memjs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { SingleServer } from '../../../../tools/test-servers/handle.js';
-import { startMemcached } from '../../../../tools/test-servers/memcached.js';
-import { requireService } from '../../../../tools/test-servers/require-service.js';
-import { which } from '../../../../tools/test-servers/which.js';
+import { requireService, type SingleServer, startMemcached, which } from '@latchkey/test-servers';
 import { MemcachedBackend } from '../../src/index.js';
 import { bytes, sleep, text, uniquePrefix } from '../support/targets.js';
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Client } from 'memjs';
 import { inject } from 'vitest';
-import { requireService } from '../../../../tools/test-servers/require-service.js';
+import { requireService } from '@latchkey/test-servers';
 import { MemcachedBackend, type MemcachedBackendOptions } from '../../src/index.js';
 
 /** A set of servers the shared suites run against. */

@@ -3,9 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BackendTimeoutError, BackendUnavailableError, LatchkeyError } from '@latchkey/core';
-import { getFreePort } from '../../../../tools/test-servers/free-port.js';
-import { startMongo, type MongoServer } from '../../../../tools/test-servers/mongo.js';
-import { requireService } from '../../../../tools/test-servers/require-service.js';
+import { getFreePort, type MongoServer, requireService, startMongo } from '@latchkey/test-servers';
 import { MongoBackend } from '../../src/index.js';
 import { bytes, text } from './mongo-test-env.js';
 

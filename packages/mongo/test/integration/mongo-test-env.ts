@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { MongoClient, type Collection } from 'mongodb';
 import { inject } from 'vitest';
-import { requireService } from '../../../../tools/test-servers/require-service.js';
+import { requireService } from '@latchkey/test-servers';
 import { MongoBackend, type MongoBackendOptions } from '../../src/index.js';
 
 /** The test server's connection string (or undefined when it is unavailable). */

@@ -1,11 +1,7 @@
 import { BackendTimeoutError, BackendUnavailableError, KeyValueStore, LatchkeyError, LockTimeoutError, type Lease } from '@latchkey/core';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ServerHandle } from '../../../../tools/test-servers/handle.js';
-import { startRedisCluster, type RedisCluster } from '../../../../tools/test-servers/redis-cluster.js';
-import { startRedis } from '../../../../tools/test-servers/redis.js';
-import { requireService } from '../../../../tools/test-servers/require-service.js';
-import { which } from '../../../../tools/test-servers/which.js';
+import { type RedisCluster, requireService, type ServerHandle, startRedis, startRedisCluster, which } from '@latchkey/test-servers';
 import { RedisBackend } from '../../src/index.js';
 
 const TIMEOUT_MS = 500;

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { KeyValueStore, type Lease } from '@latchkey/core';
 import { afterAll, describe, expect, inject, it } from 'vitest';
-import { requireService } from '../../../../tools/test-servers/require-service.js';
+import { requireService } from '@latchkey/test-servers';
 import { RedisBackend } from '../../src/index.js';
 
 const sentinels = inject('redisSentinels');

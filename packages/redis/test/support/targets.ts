@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Cluster, Redis } from 'ioredis';
 import { inject } from 'vitest';
-import { requireService } from '../../../../tools/test-servers/require-service.js';
+import { requireService } from '@latchkey/test-servers';
 import { RedisBackend, type RedisBackendOptions } from '../../src/index.js';
 
 /** A Redis deployment the integration suites run against. */
