@@ -94,7 +94,8 @@ const SWEEP_EVERY = 1024;
  *   aborts (rejecting with `signal.reason`). A lease won by an attempt already on its way
  *   is given back; a give-back that fails is reported once, as a
  *   `LATCHKEY_GIVE_BACK_FAILED` process warning.
- * - Long waits are exact: delays beyond `setTimeout`'s range never fire early.
+ * - Long waits are exact: a delay beyond `setTimeout`'s range is waited out in steps, never
+ *   cut short (as Node would) nor left without end.
  * - {@link close} rejects every waiter with {@link BackendClosedError}, waits for attempts
  *   on their way, and gives back every lease this process still holds.
  *
@@ -148,15 +149,12 @@ export class LockWaiters<L extends Lease = Lease> {
     if (waitMs <= 0) return this.#track(this.#tryOnce(key, state, leaseMs, signal));
     return new Promise<L | undefined>((resolve, reject) => {
       const waiter: Waiter = { leaseMs, resolve: resolve as (lease: Lease | undefined) => void, reject, done: false, cleanup: noop };
-      // Beyond setTimeout's range (about 24.8 days) no timer: the waiter leaves by winning, abort or close.
-      const timer =
-        waitMs <= MAX_TIMER_MS
-          ? setTimeout(() => this.#finish(key, state, waiter, () => resolve(undefined)), timerDelay(waitMs))
-          : undefined;
+      // Infinity: no timer; the waiter leaves by winning, abort or close.
+      const cancelTimer = waitMs === Infinity ? noop : after(waitMs, () => this.#finish(key, state, waiter, () => resolve(undefined)));
       const onAbort = (): void => this.#finish(key, state, waiter, () => reject(signal?.reason));
       signal?.addEventListener('abort', onAbort, { once: true });
       waiter.cleanup = () => {
-        if (timer !== undefined) clearTimeout(timer);
+        cancelTimer();
         signal?.removeEventListener('abort', onAbort);
       };
       state.waiters.push(waiter);
@@ -350,9 +348,9 @@ export class LockWaiters<L extends Lease = Lease> {
   #sleep(state: KeyState<L>, ms: number): Promise<void> {
     if (!(ms > 0)) return Promise.resolve();
     return new Promise<void>((resolve) => {
-      const timer = ms > MAX_TIMER_MS ? undefined : setTimeout(() => done(), Math.ceil(ms));
+      const cancelTimer = ms === Infinity ? noop : after(ms, () => done());
       const done = (): void => {
-        if (timer !== undefined) clearTimeout(timer);
+        cancelTimer();
         if (state.wake === done) state.wake = undefined;
         resolve();
       };
@@ -398,3 +396,18 @@ export class LockWaiters<L extends Lease = Lease> {
 }
 
 function noop(): void {}
+
+/**
+ * Calls `fire` once `ms` (finite) have passed and returns what cancels it. A delay beyond
+ * `setTimeout`'s range is waited out in steps, since Node fires such a timer after 1 ms.
+ */
+function after(ms: number, fire: () => void): () => void {
+  const dueAt = performance.now() + ms;
+  let timer: ReturnType<typeof setTimeout>;
+  const arm = (left: number): void => {
+    timer =
+      left > MAX_TIMER_MS ? setTimeout(() => arm(dueAt - performance.now()), MAX_TIMER_MS) : setTimeout(fire, timerDelay(Math.ceil(left)));
+  };
+  arm(ms);
+  return () => clearTimeout(timer);
+}
