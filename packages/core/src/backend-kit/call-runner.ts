@@ -85,7 +85,8 @@ class PendingCall<T> implements Call {
   next: PendingCall<unknown> | undefined;
   settled = false;
   sent = false;
-  error: LatchkeyError | undefined;
+  /** What settled the call early (its timeout, the caller's abort reason, close), given to {@link check}. */
+  error: unknown;
   #controller: AbortController | undefined;
 
   constructor(
@@ -241,7 +242,7 @@ export class CallRunner {
 
   #fail(call: PendingCall<unknown>, error: unknown): void {
     if (!this.#settle(call)) return;
-    if (error instanceof LatchkeyError) call.error = error;
+    call.error = error;
     call.abort(error);
     call.reject(error);
   }
@@ -277,8 +278,11 @@ export class CallRunner {
   #arm(): void {
     const head = this.#head;
     if (head === undefined || head.deadline === Infinity) return;
-    this.#timerAt = head.deadline;
-    this.#timer = setTimeout(this.#expire, timerDelay(Math.ceil(head.deadline - performance.now())));
+    const now = performance.now();
+    const delay = timerDelay(Math.ceil(head.deadline - now));
+    // A deadline beyond setTimeout's range is not due when the clamped timer fires: it re-arms.
+    this.#timerAt = Math.min(head.deadline, now + delay);
+    this.#timer = setTimeout(this.#expire, delay);
   }
 
   #disarm(): void {
