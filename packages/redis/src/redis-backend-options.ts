@@ -1,3 +1,4 @@
+import { ValidationError } from '@latchkey/core';
 import type { Cluster, ClusterOptions, Redis, RedisOptions } from 'ioredis';
 
 /** Where the Sentinels of a monitored master are, and its name. */
@@ -68,4 +69,34 @@ export interface RedisBackendOptions {
    * @default 2000
    */
   readonly operationTimeoutMs?: number;
+}
+
+/** The default of {@link RedisBackendOptions.operationTimeoutMs}. */
+const DEFAULT_OPERATION_TIMEOUT_MS = 2_000;
+
+/** Redis' default `proto-max-bulk-len`: the largest string value it accepts. */
+export const DEFAULT_MAX_VALUE_BYTES = 512 * 1024 * 1024;
+
+/** The checked numbers of {@link RedisBackendOptions}, defaults applied. */
+export interface ResolvedRedisBackendOptions {
+  readonly timeoutMs: number;
+  readonly maxValueBytes: number;
+}
+
+/**
+ * Checks the options that are plain numbers and applies their defaults (the connection
+ * options are checked where the client is built).
+ * @throws {ValidationError} for a non-object or a bad number.
+ */
+export function resolveRedisBackendOptions(options: RedisBackendOptions): ResolvedRedisBackendOptions {
+  if (typeof options !== 'object' || options === null) throw new ValidationError('RedisBackend options must be an object.');
+  const timeoutMs = options.operationTimeoutMs ?? DEFAULT_OPERATION_TIMEOUT_MS;
+  if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+    throw new ValidationError(`RedisBackend: operationTimeoutMs must be a positive finite number, got ${String(timeoutMs)}.`);
+  }
+  const maxValueBytes = options.maxValueBytes ?? DEFAULT_MAX_VALUE_BYTES;
+  if (!Number.isSafeInteger(maxValueBytes) || maxValueBytes < 1) {
+    throw new ValidationError(`RedisBackend: maxValueBytes must be a positive integer, got ${String(maxValueBytes)}.`);
+  }
+  return { timeoutMs, maxValueBytes };
 }

@@ -1,4 +1,4 @@
-import { BackendUnavailableError } from '@latchkey/core';
+import { BackendUnavailableError, type ConnectionState } from '@latchkey/core';
 import type { Cluster, Redis } from 'ioredis';
 
 /** A standalone/Sentinel client or a Cluster client. */
@@ -11,9 +11,9 @@ const WAITING_STATUSES = new Set(['wait', 'connecting', 'connect', 'reconnecting
  * sent only while the client is `ready`, so it is written to the socket at once and can never
  * land later, after its caller gave up. While the client is connecting, calls share one wait
  * that ends at `ready` (go), or at the next failed connection attempt or the end of the
- * client (BackendUnavailableError: nothing was sent).
+ * client (BackendUnavailableError: nothing was sent). The connection of the backend's call runner.
  */
-export class ConnectionGate {
+export class ConnectionGate implements ConnectionState {
   readonly #client: RedisClient;
   #waiting: Promise<void> | undefined;
   #lastError: unknown;
@@ -30,6 +30,11 @@ export class ConnectionGate {
   constructor(client: RedisClient, ownsClient: boolean) {
     this.#client = client;
     if (ownsClient) client.on('error', this.#recordError);
+  }
+
+  /** The last `error` event of a client the backend built (the cause of unavailability errors). */
+  get lastError(): unknown {
+    return this.#lastError;
   }
 
   /** True when commands can be sent now. */

@@ -1,4 +1,4 @@
-import { BackendError, BackendTimeoutError, BackendUnavailableError, LatchkeyError } from '@latchkey/core';
+import { BackendError, BackendTimeoutError, BackendUnavailableError, LatchkeyError, type CallInfo } from '@latchkey/core';
 
 const UNREACHABLE_MESSAGES = [
   "Stream isn't writeable",
@@ -33,12 +33,13 @@ const UNAVAILABLE_REPLIES = ['LOADING', 'CLUSTERDOWN', 'MASTERDOWN', 'TRYAGAIN',
  * Turns whatever ioredis rejected with into a latchkey error, the original as `cause`:
  * connection trouble → {@link BackendUnavailableError}, ioredis' own command timeout →
  * {@link BackendTimeoutError}, anything else (a server error reply) → {@link BackendError}.
+ * The `ErrorMapper` of the backend's call runner.
  */
-export function toLatchkeyError(error: unknown, what: string, timeoutMs: number): LatchkeyError {
+export function toLatchkeyError(error: unknown, call: CallInfo): LatchkeyError {
   if (error instanceof LatchkeyError) return error;
   const message = error instanceof Error ? error.message : String(error);
-  const text = `RedisBackend: ${what} failed: ${message}`;
-  if (message === 'Command timed out') return new BackendTimeoutError(text, timeoutMs, { cause: error });
+  const text = `${call.backend}: ${call.what} failed: ${message}`;
+  if (message === 'Command timed out') return new BackendTimeoutError(text, call.timeoutMs, { cause: error });
   if (isUnreachable(error, message)) return new BackendUnavailableError(text, { cause: error });
   return new BackendError(text, { cause: error });
 }

@@ -36,6 +36,17 @@ export class KeyLayout {
     if (needsDigest(storedKey)) return `${this.prefix}#{${digest(storedKey)}}`;
     return `${this.prefix}{${storedKey}}`;
   }
+
+  /**
+   * The stored key whose data key is `dataKey` (as release announcements name it), or
+   * `undefined` when that cannot be told: a digested key, or not a data key of this prefix.
+   */
+  storedKeyOf(dataKey: string): string | undefined {
+    const { prefix } = this;
+    if (!dataKey.startsWith(`${prefix}{`) || !dataKey.endsWith('}')) return undefined;
+    const storedKey = dataKey.slice(prefix.length + 1, -1);
+    return storedKey.length === 0 || needsDigest(storedKey) ? undefined : storedKey;
+  }
 }
 
 /** The lock key that belongs to `dataKey` (same hash tag). */

@@ -1,6 +1,10 @@
-import { BackendError, BackendTimeoutError, BackendUnavailableError, NotFoundError } from '@latchkey/core';
+import { BackendError, BackendTimeoutError, BackendUnavailableError, NotFoundError, type CallInfo } from '@latchkey/core';
 import { describe, expect, it } from 'vitest';
 import { toLatchkeyError } from '../../src/internal/errors.js';
+
+function call(what: string, timeoutMs: number): CallInfo {
+  return { backend: 'RedisBackend', what, sent: true, timeoutMs };
+}
 
 function named(name: string, message: string, code?: string): Error {
   const error = new Error(message);
@@ -19,30 +23,30 @@ describe('toLatchkeyError', () => {
     ['CLUSTERDOWN The cluster is down'],
   ])('maps "%s" to BackendUnavailableError', (message) => {
     const cause = new Error(message);
-    const mapped = toLatchkeyError(cause, 'get', 1000);
+    const mapped = toLatchkeyError(cause, call('get', 1000));
     expect(mapped).toBeInstanceOf(BackendUnavailableError);
     expect(mapped.cause).toBe(cause);
     expect(mapped.message).toContain('RedisBackend: get failed');
   });
 
   it('maps connection errors by name and code', () => {
-    expect(toLatchkeyError(named('MaxRetriesPerRequestError', 'Reached the max retries per request limit'), 'x', 1)).toBeInstanceOf(
+    expect(toLatchkeyError(named('MaxRetriesPerRequestError', 'Reached the max retries per request limit'), call('x', 1))).toBeInstanceOf(
       BackendUnavailableError,
     );
-    expect(toLatchkeyError(named('Error', 'connect ECONNREFUSED 127.0.0.1:1', 'ECONNREFUSED'), 'x', 1)).toBeInstanceOf(
+    expect(toLatchkeyError(named('Error', 'connect ECONNREFUSED 127.0.0.1:1', 'ECONNREFUSED'), call('x', 1))).toBeInstanceOf(
       BackendUnavailableError,
     );
   });
 
   it("maps ioredis' command timeout to BackendTimeoutError", () => {
-    const mapped = toLatchkeyError(new Error('Command timed out'), 'set', 250);
+    const mapped = toLatchkeyError(new Error('Command timed out'), call('set', 250));
     expect(mapped).toBeInstanceOf(BackendTimeoutError);
     expect((mapped as BackendTimeoutError).timeoutMs).toBe(250);
   });
 
   it('maps other server replies to BackendError', () => {
     const cause = named('ReplyError', 'WRONGTYPE Operation against a key holding the wrong kind of value');
-    const mapped = toLatchkeyError(cause, 'get', 1);
+    const mapped = toLatchkeyError(cause, call('get', 1));
     expect(mapped).toBeInstanceOf(BackendError);
     expect(mapped).not.toBeInstanceOf(BackendUnavailableError);
     expect(mapped.cause).toBe(cause);
@@ -50,6 +54,6 @@ describe('toLatchkeyError', () => {
 
   it('passes latchkey errors through', () => {
     const error = new NotFoundError('k');
-    expect(toLatchkeyError(error, 'get', 1)).toBe(error);
+    expect(toLatchkeyError(error, call('get', 1))).toBe(error);
   });
 });

@@ -41,6 +41,15 @@ describe('KeyLayout', () => {
     expect(new Set(all).size).toBe(all.length);
   });
 
+  it('tells the stored key back from a plain data key, and only from one', () => {
+    for (const key of ['a', 'user:42', '#x', 'café', 'k:lock']) expect(layout.storedKeyOf(layout.dataKey(key))).toBe(key);
+    expect(layout.storedKeyOf(layout.dataKey('a{b}c'))).toBeUndefined();
+    expect(layout.storedKeyOf('other:{a}')).toBeUndefined();
+    expect(layout.storedKeyOf('app:{a}:lock')).toBeUndefined();
+    expect(layout.storedKeyOf('app:{}')).toBeUndefined();
+    expect(layout.storedKeyOf('app:{a}b}')).toBeUndefined();
+  });
+
   it('names the release channel after the prefix', () => {
     expect(layout.channel).toBe('app:latchkey:released');
     expect(new KeyLayout('').channel).toBe('latchkey:released');

@@ -1,4 +1,4 @@
-import { InvalidKeyError, ValidationError, ValueTooLargeError } from '@latchkey/core';
+import { BackendClosedError, InvalidKeyError, ValidationError, ValueTooLargeError, type Lease } from '@latchkey/core';
 import { Cluster, Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { RedisBackend } from '../../src/index.js';
@@ -88,6 +88,16 @@ describe('RedisBackend without I/O', () => {
     expect(backend.client.status).toBe('wait');
   });
 
+  it('rejects a malformed lease with ValidationError before any I/O', async () => {
+    const backend = make({ url: NOWHERE });
+    const malformed = {} as Lease;
+    await expect(backend.releaseLock(malformed)).rejects.toBeInstanceOf(ValidationError);
+    await expect(backend.extendLock(malformed, 1_000)).rejects.toBeInstanceOf(ValidationError);
+    await expect(backend.set('k', Uint8Array.of(1), { lease: malformed })).rejects.toBeInstanceOf(ValidationError);
+    await expect(backend.delete('k', { lease: malformed })).rejects.toBeInstanceOf(ValidationError);
+    expect(backend.client.status).toBe('wait');
+  });
+
   it('rejects a value over 512 MiB before any I/O', async () => {
     const backend = make({ url: NOWHERE });
     const huge = new Uint8Array(new ArrayBuffer(0), 0, 0);
@@ -103,7 +113,7 @@ describe('RedisBackend.close', () => {
     await backend.close();
     await backend.close();
     expect(backend.client.status).toBe('end');
-    await expect(backend.get('k')).rejects.toBeInstanceOf(ValidationError);
+    await expect(backend.get('k')).rejects.toBeInstanceOf(BackendClosedError);
   });
 
   it('leaves a given client open', async () => {

@@ -1,0 +1,136 @@
+import { randomUUID } from 'node:crypto';
+import {
+  LockWaiters,
+  reportGiveBackFailure,
+  wakeUpRetry,
+  type AttemptOutcome,
+  type CallRunner,
+  type Lease,
+  type LockProtocol,
+} from '@latchkey/core';
+import { subscriberFactory } from './clients.js';
+import type { RedisClient } from './connection-gate.js';
+import { fenceKeyOf, lockKeyOf, type KeyLayout } from './key-layout.js';
+import { ReleaseListener } from './release-listener.js';
+import { ACQUIRE, EXTEND, RELEASE, runScript } from './scripts.js';
+
+const NAME = 'RedisBackend';
+
+/** While releases cannot be heard (the subscription is down), a waiter looks again at least this often. */
+const UNHEARD_RELEASE_POLL_MS = 250;
+
+/** What {@link RedisLocks} works with. */
+export interface RedisLocksOptions {
+  readonly client: RedisClient;
+  /** The backend's call runner: every script runs under its deadline. */
+  readonly calls: CallRunner;
+  readonly layout: KeyLayout;
+  /** Deadline of connecting the subscriber. */
+  readonly timeoutMs: number;
+}
+
+/**
+ * The Redis side of the locks: one script each to acquire, release (announcing the release
+ * over pub/sub) and extend, and the subscription that hears releases of other processes and
+ * wakes the waiters here. Waiters and leases are keyed by stored key.
+ */
+export class RedisLocks implements LockProtocol {
+  /** The waiters of this backend: acquire, release and extend go through them. */
+  readonly waiters: LockWaiters;
+  readonly #client: RedisClient;
+  readonly #calls: CallRunner;
+  readonly #layout: KeyLayout;
+  readonly #releases: ReleaseListener;
+  /** Give-backs after attempts whose answer was lost, so that {@link close} waits for them. */
+  readonly #givingBack = new Set<Promise<void>>();
+
+  constructor(options: RedisLocksOptions) {
+    const { client, calls, layout, timeoutMs } = options;
+    this.#client = client;
+    this.#calls = calls;
+    this.#layout = layout;
+    this.#releases = new ReleaseListener({
+      channel: layout.channel,
+      connect: subscriberFactory(client, timeoutMs),
+      timeoutMs,
+      onRelease: (dataKey) => {
+        const key = layout.storedKeyOf(dataKey);
+        // A digested key cannot be told from its data key (the store's default mangler never makes one).
+        if (key === undefined) this.waiters.wakeAll();
+        else this.waiters.wake(key);
+      },
+      onListening: () => this.waiters.wakeAll(),
+    });
+    this.waiters = new LockWaiters({
+      name: NAME,
+      protocol: this,
+      retry: wakeUpRetry({ hearing: () => this.#hearing(), fallbackMs: UNHEARD_RELEASE_POLL_MS }),
+    });
+  }
+
+  /** One acquire script: the lease when the lock was free, else how long the holder's lease has left. */
+  async attempt(key: string, leaseMs: number): Promise<AttemptOutcome> {
+    const dataKey = this.#layout.dataKey(key);
+    const token = randomUUID();
+    const acquiredAt = performance.now();
+    let sent = false;
+    let reply: unknown;
+    try {
+      reply = await this.#calls.run('acquireLock', () => {
+        sent = true;
+        return runScript(this.#client, ACQUIRE, [lockKeyOf(dataKey), fenceKeyOf(dataKey), token, String(Math.ceil(leaseMs))]);
+      });
+    } catch (error) {
+      // The script may have run although its answer was lost: let go of what it may have taken.
+      if (sent) this.#giveBack({ key, token, fencingToken: 0n });
+      throw error;
+    }
+    const [won, value] = reply as [unknown, unknown];
+    if (Number(won) === 1) return { lease: { key, token, fencingToken: BigInt(String(value)), acquiredAt } };
+    const pttl = Number(value);
+    return { retryInMs: pttl === -1 ? Infinity : pttl };
+  }
+
+  /** Deletes the lock if `lease` still holds it and announces the release. Runs during `close` too. */
+  async release(lease: Lease): Promise<boolean> {
+    const dataKey = this.#layout.dataKey(lease.key);
+    const args = [lockKeyOf(dataKey), lease.token, this.#layout.channel, `${lease.token} ${dataKey}`];
+    const reply = await this.#calls.run('releaseLock', () => runScript(this.#client, RELEASE, args), { evenIfClosed: true });
+    return Number(reply) === 1;
+  }
+
+  /** Renews the lock for `leaseMs` (`0`: no lapse) if `lease` still holds it. */
+  async extend(lease: Lease, leaseMs: number): Promise<boolean> {
+    const lockKey = lockKeyOf(this.#layout.dataKey(lease.key));
+    const reply = await this.#calls.run('extendLock', () =>
+      runScript(this.#client, EXTEND, [lockKey, lease.token, String(Math.ceil(leaseMs))]),
+    );
+    return Number(reply) === 1;
+  }
+
+  /**
+   * Ends every wait, gives back every lease this process holds and stops listening. The call
+   * runner must still be open.
+   */
+  async close(): Promise<void> {
+    this.#releases.close();
+    await this.waiters.close();
+    while (this.#givingBack.size > 0) await Promise.allSettled([...this.#givingBack]);
+  }
+
+  /** Whether releases are heard now; when not, starts listening (the next head then looks again). */
+  #hearing(): boolean {
+    if (this.#releases.listening) return true;
+    void this.#releases.listen();
+    return false;
+  }
+
+  #giveBack(lease: Lease): void {
+    const work = this.release(lease).then(
+      () => undefined,
+      (error: unknown) => reportGiveBackFailure(NAME, lease, error),
+    );
+    this.#givingBack.add(work);
+    void work.then(() => this.#givingBack.delete(work));
+  }
+}
