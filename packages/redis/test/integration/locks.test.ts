@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { KeyValueStore, LockTimeoutError, sha1KeyMangler, type Lease } from '@latchkey/core';
+import { KeyValueStore, LockTimeoutError, sha1KeyMangler, ValidationError, type Lease } from '@latchkey/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { availableTargets, closeAll, sleep } from '../support/targets.js';
 
@@ -69,6 +69,34 @@ describe.each(availableTargets('RedisBackend locks'))('RedisBackend locks on $na
       const started = performance.now();
       expect(await target.create({ keyPrefix: prefix }).acquireLock('k', { leaseMs: 1_000, waitMs: 150 })).toBeUndefined();
       expect(performance.now() - started).toBeGreaterThanOrEqual(140);
+    });
+  });
+
+  describe('long waits', () => {
+    it('keeps a 30-day wait on a held key waiting (no timer overflow), and ends it on abort', async () => {
+      const prefix = `long-${randomUUID().slice(0, 8)}:`;
+      await target.create({ keyPrefix: prefix }).acquireLock('k', { leaseMs: 60_000, waitMs: 0 });
+      const controller = new AbortController();
+      let settled = false;
+      const waiting = target
+        .create({ keyPrefix: prefix })
+        .acquireLock('k', { leaseMs: 1_000, waitMs: 30 * 24 * 60 * 60 * 1_000, signal: controller.signal })
+        .finally(() => (settled = true));
+      await sleep(1_000);
+      expect(settled).toBe(false);
+      const reason = new Error('done waiting');
+      controller.abort(reason);
+      await expect(waiting).rejects.toBe(reason);
+    });
+
+    it('accepts an endless wait (waitMs: Infinity) and serves it on release', async () => {
+      const prefix = `endless-${randomUUID().slice(0, 8)}:`;
+      const holder = target.create({ keyPrefix: prefix });
+      const lease = (await holder.acquireLock('k', { leaseMs: 60_000, waitMs: 0 })) as Lease;
+      const waiting = target.create({ keyPrefix: prefix }).acquireLock('k', { leaseMs: 1_000, waitMs: Infinity });
+      await sleep(50);
+      await holder.releaseLock(lease);
+      expect((await waiting)?.fencingToken).toBe(lease.fencingToken + 1n);
     });
   });
 
@@ -196,6 +224,26 @@ describe.each(availableTargets('RedisBackend locks'))('RedisBackend locks on $na
       const other = (await a.acquireLock('k', { leaseMs: 5_000, waitMs: 0 })) as Lease;
       expect(await a.extendLock(lease, 5_000)).toBe(false);
       expect(await a.releaseLock(other)).toBe(true);
+    });
+  });
+
+  describe('malformed leases', () => {
+    it('rejects a lease that is not one with ValidationError, in every call that takes one', async () => {
+      const backend = target.create();
+      const malformed: unknown[] = [
+        {},
+        null,
+        'lease',
+        { key: 'k', token: '', fencingToken: 1n },
+        { key: 'k', token: 't', fencingToken: 1 },
+      ];
+      for (const lease of malformed) {
+        await expect(backend.releaseLock(lease as Lease)).rejects.toBeInstanceOf(ValidationError);
+        await expect(backend.extendLock(lease as Lease, 1_000)).rejects.toBeInstanceOf(ValidationError);
+        await expect(backend.set('k', bytes('v'), { lease: lease as Lease })).rejects.toBeInstanceOf(ValidationError);
+        await expect(backend.delete('k', { lease: lease as Lease })).rejects.toBeInstanceOf(ValidationError);
+      }
+      expect(await backend.get('k')).toBeUndefined();
     });
   });
 
