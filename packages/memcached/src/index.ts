@@ -1,2 +1,2 @@
 export { MemcachedBackend } from './memcached-backend.js';
-export type { MemcachedBackendOptions, MemjsClient } from './memcached-options.js';
+export type { MemcachedBackendOptions, MemjsClient } from './memcached-backend-options.js';

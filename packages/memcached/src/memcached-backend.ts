@@ -24,7 +24,7 @@ import type { MemjsClientInternals, MemjsServer } from './internal/memjs-interna
 import { OperationRunner, type Operation } from './internal/operation.js';
 import { ItemFlags, requests, Status, type Reply, type Request } from './internal/protocol.js';
 import { Router, type Route } from './internal/router.js';
-import { ITEM_OVERHEAD_BYTES, resolveOptions, type MemcachedBackendOptions, type ResolvedOptions } from './memcached-options.js';
+import { ITEM_OVERHEAD_BYTES, resolveOptions, type MemcachedBackendOptions, type ResolvedOptions } from './memcached-backend-options.js';
 
 /**
  * A latchkey backend on memcached through memjs: one or many servers (keys spread by a

@@ -2,7 +2,7 @@ import { ValidationError } from '@latchkey/core';
 import { Client } from 'memjs';
 import { describe, expect, it } from 'vitest';
 import { MemcachedBackend } from '../../src/index.js';
-import { parseServers, resolveOptions } from '../../src/memcached-options.js';
+import { parseServers, resolveOptions } from '../../src/memcached-backend-options.js';
 
 describe('servers', () => {
   it('parses host:port entries from a string or an array, with 11211 as the default port', () => {
