@@ -1,4 +1,5 @@
 import { ValidationError } from '@latchkey/core';
+import { Client, Server } from 'memjs';
 import { isValidPrefix, MAX_PREFIX_BYTES } from './internal/keys.js';
 
 /**
@@ -129,6 +130,18 @@ export function resolveOptions(options: MemcachedBackendOptions): ResolvedOption
     defaultTtlMs: positiveNumber('defaultTtlMs', options.defaultTtlMs),
     noExpiryKeys,
   };
+}
+
+/** The memjs client of a backend given `servers`: memjs's timeouts are the call deadline. */
+export function buildClient(options: ResolvedOptions): Client {
+  const seconds = options.operationTimeoutMs / 1000;
+  const serverOptions = { timeout: seconds, conntimeout: seconds, keepAlive: true, keepAliveDelay: 30 };
+  const servers = (options.servers ?? []).map(
+    ({ host, port, username, password }) => new Server(host, port, username, password, { ...serverOptions }),
+  );
+  // Requests go through ServerChannel, not Client#perform: memjs's retries and failover (which
+  // would move a key, and its lock, to another server) never apply.
+  return new Client(servers, { retries: 1, failover: false, logger: { log: () => undefined } });
 }
 
 function positiveNumber(name: string, value: unknown): number | undefined {

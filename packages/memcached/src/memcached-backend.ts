@@ -1,30 +1,44 @@
 import {
-  InvalidKeyError,
-  ValidationError,
-  ValueTooLargeError,
+  BackendClosedError,
+  backoffRetry,
+  CallRunner,
+  checkAcquireOptions,
+  checkDuration,
+  checkExpiresAt,
+  checkLease,
+  checkStoredEntries,
+  checkStoredKey,
+  checkStoredKeys,
+  checkStoredValue,
+  LockWaiters,
   type AcquireLockOptions,
   type Backend,
   type BackendBatchWriteOptions,
   type BackendCapabilities,
   type BackendDeleteOptions,
   type BackendWriteOptions,
+  type Call,
   type DeleteOutcome,
   type KeyMangler,
   type Lease,
   type StoredValue,
   type WriteOutcome,
 } from '@latchkey/core';
-import { Client, Server } from 'memjs';
-import { ServerChannel } from './internal/channel.js';
+import { openChannels, type ServerChannel } from './internal/channel.js';
+import { BACKEND_NAME, mapError, statusError } from './internal/errors.js';
 import { ALREADY_EXPIRED, exptimeFor } from './internal/expiry.js';
 import { KeyScheme } from './internal/keys.js';
-import { LeaseLocks, statusError } from './internal/lease-locks.js';
-import { LockWaitQueue } from './internal/lock-wait-queue.js';
-import type { MemjsClientInternals, MemjsServer } from './internal/memjs-internals.js';
-import { OperationRunner, type Operation } from './internal/operation.js';
+import { MemcachedLocks } from './internal/locks.js';
+import type { MemjsClientInternals } from './internal/memjs-internals.js';
 import { ItemFlags, requests, Status, type Reply, type Request } from './internal/protocol.js';
 import { Router, type Route } from './internal/router.js';
-import { ITEM_OVERHEAD_BYTES, resolveOptions, type MemcachedBackendOptions, type ResolvedOptions } from './memcached-backend-options.js';
+import {
+  buildClient,
+  ITEM_OVERHEAD_BYTES,
+  resolveOptions,
+  type MemcachedBackendOptions,
+  type ResolvedOptions,
+} from './memcached-backend-options.js';
 
 /**
  * A latchkey backend on memcached through memjs: one or many servers (keys spread by a
@@ -40,7 +54,7 @@ import { ITEM_OVERHEAD_BYTES, resolveOptions, type MemcachedBackendOptions, type
  *   `ValueTooLargeError` before any I/O.
  * - Every call settles within `operationTimeoutMs` with `BackendTimeoutError`, or fails with
  *   `BackendUnavailableError` when a server cannot be reached; after a server comes back the
- *   backend reconnects by itself.
+ *   backend reconnects by itself. After `close()` every call rejects with `BackendClosedError`.
  *
  * @example
  * const backend = new MemcachedBackend({ servers: '127.0.0.1:11211', keyPrefix: 'app:' })
@@ -60,12 +74,12 @@ export class MemcachedBackend implements Backend {
   readonly #ownsClient: boolean;
   readonly #channels: readonly ServerChannel[];
   readonly #router: Router;
-  readonly #ops: OperationRunner;
-  readonly #locks = new LeaseLocks();
-  readonly #waiters: LockWaitQueue<Lease>;
+  readonly #calls: CallRunner;
+  readonly #protocol: MemcachedLocks;
+  readonly #locks: LockWaiters;
   readonly #noExpiry: ReadonlySet<string>;
   readonly #maxValueBytes: number;
-  #closed = false;
+  #closing: Promise<void> | undefined;
 
   /** @throws {ValidationError} for invalid options (see {@link MemcachedBackendOptions}). */
   constructor(options: MemcachedBackendOptions) {
@@ -75,19 +89,12 @@ export class MemcachedBackend implements Backend {
     this.keyMangler = keys.mangler;
     this.#ownsClient = resolved.client === undefined;
     this.#client = (resolved.client ?? buildClient(resolved)) as unknown as MemjsClientInternals;
-    const nextOpaque = (): number => {
-      this.#client.incrSeq();
-      // memjs wraps its sequence into a signed 32-bit number; the protocol's opaque is unsigned.
-      return this.#client.seq >>> 0;
-    };
-    this.#channels = this.#client.servers.map(
-      (server: MemjsServer) => new ServerChannel(server, nextOpaque, serverTimeoutMs(server, resolved)),
-    );
-    const names = new Set(this.#channels.map((channel) => channel.name));
-    if (names.size !== this.#channels.length) throw new ValidationError('MemcachedBackend: the client lists a server twice.');
+    this.#channels = openChannels(this.#client, resolved.operationTimeoutMs);
     this.#router = new Router(this.#channels, keys);
-    this.#ops = new OperationRunner(resolved.operationTimeoutMs);
-    this.#waiters = new LockWaitQueue<Lease>((lease) => this.#abandon(lease));
+    this.#calls = new CallRunner({ name: BACKEND_NAME, timeoutMs: resolved.operationTimeoutMs, mapError });
+    this.#protocol = new MemcachedLocks(this.#router, this.#calls);
+    // memcached cannot announce releases to other processes: waiters poll.
+    this.#locks = new LockWaiters({ name: BACKEND_NAME, protocol: this.#protocol, retry: backoffRetry({ minMs: 5, maxMs: 100 }) });
     this.#noExpiry = new Set(resolved.noExpiryKeys.flatMap((key) => [key, keys.mangler(key)]));
     this.#maxValueBytes = resolved.itemSizeLimit - ITEM_OVERHEAD_BYTES;
     this.capabilities = Object.freeze({
@@ -114,7 +121,7 @@ export class MemcachedBackend implements Backend {
 
   /** The server (`host:port`) that holds backend key `key` and its lock. */
   serverFor(key: string): string {
-    checkKey(key);
+    checkStoredKey(key);
     return this.#router.route(key).channel.name;
   }
 
@@ -128,7 +135,8 @@ export class MemcachedBackend implements Backend {
 
   getMany(keys: readonly string[]): Promise<(StoredValue | undefined)[]> {
     return this.#run('getMany', async () => {
-      const routes = this.#routes(keys);
+      checkStoredKeys(keys);
+      const routes = keys.map((key) => this.#router.route(key));
       if (routes.length === 0) return [];
       const unique = uniqueRoutes(routes);
       const found = new Map<string, StoredValue | undefined>();
@@ -152,14 +160,15 @@ export class MemcachedBackend implements Backend {
   }
 
   set(key: string, value: StoredValue, options: BackendWriteOptions = {}): Promise<WriteOutcome> {
-    return this.#run('set', async (op) => {
+    return this.#run('set', async (call) => {
       const route = this.#route(key);
-      this.#checkValue(key, value);
+      checkStoredValue(value, this.#maxValueBytes, key);
+      checkExpiresAt(options.expiresAt);
+      const exptime = this.#exptime(route.key, options.expiresAt);
       const { lease } = options;
-      const exptime = this.#exptime(route.key, checkExpiresAt(options.expiresAt));
       if (lease !== undefined) {
-        if (!isLease(lease) || lease.key !== key) return 'lease-lost';
-        return this.#locks.set(route, value, ItemFlags.value, exptime, lease, op);
+        checkLease(lease);
+        return lease.key === key ? this.#protocol.set(route, value, exptime, lease, call) : 'lease-lost';
       }
       const [reply] = (await route.channel.send([this.#writeRequest(route, value, exptime)])) as [Reply];
       checkWrite(route, reply);
@@ -169,12 +178,12 @@ export class MemcachedBackend implements Backend {
 
   setMany(entries: readonly (readonly [string, StoredValue])[], options: BackendBatchWriteOptions = {}): Promise<void> {
     return this.#run('setMany', async () => {
-      if (!Array.isArray(entries)) throw new ValidationError('MemcachedBackend.setMany: entries must be an array of [key, value] pairs.');
-      const expiresAt = checkExpiresAt(options.expiresAt);
+      checkStoredEntries(entries, this.#maxValueBytes);
+      const { expiresAt } = options;
+      checkExpiresAt(expiresAt);
       const latest = new Map<string, { route: Route; value: StoredValue }>();
       for (const [key, value] of entries) {
-        const route = this.#route(key);
-        this.#checkValue(key, value);
+        const route = this.#router.route(key);
         latest.delete(route.dataKey);
         latest.set(route.dataKey, { route, value });
       }
@@ -192,12 +201,12 @@ export class MemcachedBackend implements Backend {
   }
 
   delete(key: string, options: BackendDeleteOptions = {}): Promise<DeleteOutcome> {
-    return this.#run('delete', async (op) => {
+    return this.#run('delete', async (call) => {
       const route = this.#route(key);
       const { lease } = options;
       if (lease !== undefined) {
-        if (!isLease(lease) || lease.key !== key) return 'lease-lost';
-        return this.#locks.delete(route, lease, op);
+        checkLease(lease);
+        return lease.key === key ? this.#protocol.delete(route, lease, call) : 'lease-lost';
       }
       // Reading first tells a stored value from a lock's placeholder (which counts as missing).
       const [current, deleted] = (await route.channel.send([requests.get(route.dataKey), requests.delete(route.dataKey)])) as [
@@ -212,7 +221,8 @@ export class MemcachedBackend implements Backend {
 
   deleteMany(keys: readonly string[]): Promise<void> {
     return this.#run('deleteMany', async () => {
-      const routes = uniqueRoutes(this.#routes(keys));
+      checkStoredKeys(keys);
+      const routes = uniqueRoutes(keys.map((key) => this.#router.route(key)));
       await Promise.all(
         [...Router.byChannel(routes)].map(async ([channel, group]) => {
           const replies = await channel.send(group.map((route) => requests.delete(route.dataKey)));
@@ -226,83 +236,67 @@ export class MemcachedBackend implements Backend {
   }
 
   acquireLock(key: string, options: AcquireLockOptions): Promise<Lease | undefined> {
-    if (this.#closed) return Promise.reject(closedError());
-    let route: Route;
-    try {
-      route = this.#route(key);
-      if (typeof options !== 'object' || options === null)
-        throw new ValidationError('MemcachedBackend.acquireLock: options must be an object.');
-      checkDuration('leaseMs', options.leaseMs);
-      checkDuration('waitMs', options.waitMs);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    const attempt = (): Promise<Lease | undefined> =>
-      this.#ops.run(
-        'acquireLock',
-        (op) => this.#locks.tryAcquire(route, options.leaseMs, op),
-        (late) => {
-          if (late !== undefined) this.#abandon(late);
-        },
-      );
-    return this.#waiters.acquire(route.dataKey, attempt, options.waitMs, options.signal);
+    return this.#lockCall('acquireLock', () => {
+      checkStoredKey(key);
+      checkAcquireOptions(options);
+      return this.#locks.acquire(key, options);
+    });
   }
 
   releaseLock(lease: Lease): Promise<boolean> {
-    return this.#run('releaseLock', async (op) => {
-      if (!isLease(lease)) return false;
-      const route = this.#route(lease.key);
-      try {
-        return await this.#locks.release(route, lease, op);
-      } finally {
-        this.#waiters.wake(route.dataKey);
-      }
+    return this.#lockCall('releaseLock', () => {
+      checkLease(lease);
+      return this.#locks.release(lease);
     });
   }
 
   extendLock(lease: Lease, leaseMs: number): Promise<boolean> {
-    return this.#run('extendLock', async (op) => {
+    return this.#lockCall('extendLock', () => {
+      checkLease(lease);
       checkDuration('leaseMs', leaseMs);
-      if (!isLease(lease)) return false;
-      return this.#locks.extend(this.#route(lease.key), lease, leaseMs, op);
+      return this.#locks.extend(lease, leaseMs);
     });
   }
 
   /**
-   * Rejects waiting and running calls, and closes the connections when the backend built its
-   * own client (a client given in the options stays open). Idempotent.
+   * Ends lock waits (with `BackendClosedError`), gives back every lease this backend still
+   * holds, settles running calls, and closes the connections when the backend built its own
+   * client (a client given in the options stays open). Every call made after it started
+   * rejects with `BackendClosedError`. Idempotent.
    */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    const error = closedError();
-    this.#waiters.close(error);
-    this.#ops.cancelAll(error);
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    // Gives back held leases first, while the connections still work.
+    await this.#locks.close();
+    this.#calls.close();
     if (this.#ownsClient) {
       this.#client.close();
       await Promise.all(this.#channels.map((channel) => channel.destroySockets()));
     }
   }
 
-  #run<T>(what: string, work: (op: Operation) => Promise<T>): Promise<T> {
-    if (this.#closed) return Promise.reject(closedError());
-    return this.#ops.run(what, work);
+  #run<T>(what: string, work: (call: Call) => Promise<T>): Promise<T> {
+    if (this.#locks.closed) return Promise.reject(closedError(what));
+    return this.#calls.run(what, work);
+  }
+
+  /** Starts a lock call: refused once closing; a guard's throw becomes the rejection. */
+  #lockCall<T>(what: string, start: () => Promise<T>): Promise<T> {
+    if (this.#locks.closed) return Promise.reject(closedError(what));
+    try {
+      return start();
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   #route(key: string): Route {
-    checkKey(key);
+    checkStoredKey(key);
     return this.#router.route(key);
-  }
-
-  #routes(keys: readonly string[]): Route[] {
-    if (!Array.isArray(keys)) throw new ValidationError('MemcachedBackend: keys must be an array.');
-    keys.forEach(checkKey);
-    return keys.map((key) => this.#router.route(key));
-  }
-
-  #checkValue(key: string, value: unknown): asserts value is Uint8Array {
-    if (!(value instanceof Uint8Array)) throw new ValidationError('MemcachedBackend stores Uint8Array values only.');
-    if (value.byteLength > this.#maxValueBytes) throw new ValueTooLargeError(value.byteLength, this.#maxValueBytes, key);
   }
 
   /** The exptime of a write of `key`, applying `defaultTtlMs` unless the key is exempt. */
@@ -317,63 +311,10 @@ export class MemcachedBackend implements Backend {
     // A value that is already expired must not be readable afterwards: remove the key.
     return exptime === ALREADY_EXPIRED ? requests.delete(route.dataKey) : requests.set(route.dataKey, value, ItemFlags.value, exptime);
   }
-
-  /** Gives back a lease that was won after its caller stopped waiting. */
-  #abandon(lease: Lease): void {
-    if (this.#closed) return;
-    // Best effort: if the release fails the lease lapses by itself; the failure is reported.
-    this.releaseLock(lease).catch((error: unknown) => {
-      process.emitWarning(
-        `latchkey: MemcachedBackend could not give back an abandoned lease: ${error instanceof Error ? error.message : String(error)}`,
-        {
-          code: 'LATCHKEY_MEMCACHED_RELEASE_FAILED',
-        },
-      );
-    });
-  }
 }
 
-function buildClient(options: ResolvedOptions): Client {
-  const seconds = options.operationTimeoutMs / 1000;
-  const serverOptions = { timeout: seconds, conntimeout: seconds, keepAlive: true, keepAliveDelay: 30 };
-  const servers = (options.servers ?? []).map(
-    ({ host, port, username, password }) => new Server(host, port, username, password, { ...serverOptions }),
-  );
-  // Requests go through ServerChannel, not Client#perform: memjs's retries and failover (which
-  // would move a key, and its lock, to another server) never apply.
-  return new Client(servers, { retries: 1, failover: false, logger: { log: () => undefined } });
-}
-
-function serverTimeoutMs(server: MemjsServer, options: ResolvedOptions): number {
-  const timeout = (server as { options?: { timeout?: unknown } }).options?.timeout;
-  return typeof timeout === 'number' ? timeout * 1000 : options.operationTimeoutMs;
-}
-
-function closedError(): ValidationError {
-  return new ValidationError('MemcachedBackend is closed.');
-}
-
-function checkKey(key: unknown): asserts key is string {
-  if (typeof key !== 'string' || key.length === 0) throw new InvalidKeyError(key, 'backend keys must be non-empty strings');
-}
-
-function checkExpiresAt(expiresAt: unknown): number | undefined {
-  if (expiresAt === undefined) return undefined;
-  if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) {
-    throw new ValidationError(`MemcachedBackend: expiresAt must be a finite number of epoch milliseconds, got ${String(expiresAt)}.`);
-  }
-  return expiresAt;
-}
-
-function checkDuration(name: string, value: unknown): void {
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new ValidationError(`MemcachedBackend: ${name} must be a non-negative finite number, got ${String(value)}.`);
-  }
-}
-
-function isLease(lease: unknown): lease is Lease {
-  const candidate = lease as Partial<Lease> | null;
-  return typeof lease === 'object' && typeof candidate?.key === 'string' && typeof candidate.token === 'string';
+function closedError(what: string): BackendClosedError {
+  return new BackendClosedError(`${BACKEND_NAME} is closed: ${what} was not sent.`);
 }
 
 function readValue(route: Route, reply: Reply): StoredValue | undefined {

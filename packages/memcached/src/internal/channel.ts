@@ -1,12 +1,10 @@
 import type { Socket } from 'node:net';
-import { BackendError, BackendTimeoutError, BackendUnavailableError, type LatchkeyError } from '@latchkey/core';
-import type { MemjsResponse, MemjsServer } from './memjs-internals.js';
+import { ServerFailure } from './errors.js';
+import { ValidationError } from '@latchkey/core';
+import type { MemjsClientInternals, MemjsResponse, MemjsServer } from './memjs-internals.js';
 import { encodeRequest, type Reply, type Request } from './protocol.js';
 
 const EMPTY = Buffer.alloc(0);
-
-/** memjs's message when its own response timeout fires. */
-const RESPONSE_TIMEOUT = 'socket timed out waiting on response.';
 
 /**
  * One memcached server, reached through memjs's raw request path (`Server#onResponse`,
@@ -44,7 +42,7 @@ export class ServerChannel {
   /**
    * Sends every request without waiting for any reply (one pipelined batch on one
    * connection; memcached answers a connection's requests in order) and resolves every reply
-   * in request order. Rejects with a typed error when the connection fails.
+   * in request order. Rejects with a {@link ServerFailure} when the connection fails.
    */
   send(batch: readonly Request[]): Promise<Reply[]> {
     if (batch.length === 0) return Promise.resolve([]);
@@ -57,7 +55,7 @@ export class ServerChannel {
         if (settled) return;
         settled = true;
         this.#dropAbandonedSockets();
-        reject(this.#typedError(error));
+        reject(new ServerFailure(this.name, this.#responseTimeoutMs, error));
       };
       const frames: Buffer[] = [];
       batch.forEach((request, index) => {
@@ -142,18 +140,27 @@ export class ServerChannel {
       if (socket !== this.#server._socket && !socket.destroyed) socket.destroy();
     }
   }
+}
 
-  #typedError(error: unknown): LatchkeyError {
-    const detail = error instanceof Error ? error.message : String(error);
-    const message = `memcached ${this.name}: ${detail}`;
-    if (error instanceof Error && error.message === RESPONSE_TIMEOUT) {
-      return new BackendTimeoutError(message, this.#responseTimeoutMs, { cause: error });
-    }
-    // memjs reports a refused SASL login as a bare string; every Error it passes on is about
-    // the connection (refused, reset, closed, or not made in time).
-    if (error instanceof Error) return new BackendUnavailableError(message, { cause: error });
-    return new BackendError(message, { cause: error });
+/**
+ * One channel per server of `client`, with opaque ids from the client's own sequence.
+ * @param defaultTimeoutMs - memjs's response timeout of a server that does not say its own.
+ * @throws {ValidationError} when the client lists a server twice.
+ */
+export function openChannels(client: MemjsClientInternals, defaultTimeoutMs: number): ServerChannel[] {
+  const nextOpaque = (): number => {
+    client.incrSeq();
+    // memjs wraps its sequence into a signed 32-bit number; the protocol's opaque is unsigned.
+    return client.seq >>> 0;
+  };
+  const channels = client.servers.map((server) => {
+    const timeout = (server as { options?: { timeout?: unknown } }).options?.timeout;
+    return new ServerChannel(server, nextOpaque, typeof timeout === 'number' ? timeout * 1000 : defaultTimeoutMs);
+  });
+  if (new Set(channels.map((channel) => channel.name)).size !== channels.length) {
+    throw new ValidationError('MemcachedBackend: the client lists a server twice.');
   }
+  return channels;
 }
 
 /** The connection to a server closed while requests were waiting for replies. */

@@ -32,13 +32,13 @@ export function exptimeAfter(remainingMs: number, nowMs: number, spareTicks: num
 }
 
 /**
- * The exptime of a value for an absolute expiry (epoch ms): 0 when there is none,
+ * The exptime of a value for an absolute expiry (epoch ms): 0 when there is none (or it is `Infinity`),
  * {@link ALREADY_EXPIRED} when it has passed, else the remaining time plus one spare tick.
  * One is enough for values: the store stamps the exact expiry into every value and checks it
  * on read, and a value that a late tick drops a little early is no worse than an eviction.
  */
 export function exptimeFor(expiresAt: number | undefined, nowMs: number): number {
-  if (expiresAt === undefined) return 0;
+  if (expiresAt === undefined || expiresAt === Infinity) return 0;
   const remainingMs = expiresAt - nowMs;
   if (remainingMs <= 0) return ALREADY_EXPIRED;
   return exptimeAfter(remainingMs, nowMs, 1);

@@ -199,9 +199,9 @@ describe.runIf(requireService('MemcachedBackend faults', installed, 'memcached i
         (error: unknown) => error,
       );
       await backend.close();
-      expect(await waiting).toMatchObject({ code: 'VALIDATION' });
-      await expect(backend.get('a')).rejects.toMatchObject({ code: 'VALIDATION' });
-      await expect(backend.releaseLock(lease)).rejects.toMatchObject({ code: 'VALIDATION' });
+      expect(await waiting).toMatchObject({ code: 'BACKEND_CLOSED' });
+      await expect(backend.get('a')).rejects.toMatchObject({ code: 'BACKEND_CLOSED' });
+      await expect(backend.releaseLock(lease)).rejects.toMatchObject({ code: 'BACKEND_CLOSED' });
       await backend.close();
       await sleep(20);
       const after = countResources();

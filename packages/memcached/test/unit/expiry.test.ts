@@ -39,8 +39,13 @@ describe('expiry in whole seconds', () => {
     expect(exptimeFor(NOW + offsetMs, NOW)).toBe(ALREADY_EXPIRED);
   });
 
-  it('gives 0 (never) when there is no expiry', () => {
+  it('gives 0 (never) when there is no expiry, or it is Infinity', () => {
     expect(exptimeFor(undefined, NOW)).toBe(0);
+    expect(exptimeFor(Infinity, NOW)).toBe(0);
+  });
+
+  it('reports an expiry of -Infinity as already expired', () => {
+    expect(exptimeFor(-Infinity, NOW)).toBe(ALREADY_EXPIRED);
   });
 
   it('caps absolute times at the largest the protocol can carry', () => {

@@ -1,9 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import { BackendError, type DeleteOutcome, type Lease, type WriteOutcome } from '@latchkey/core';
-import type { Operation } from './operation.js';
+import {
+  BackendClosedError,
+  BackendError,
+  reportGiveBackFailure,
+  type AttemptOutcome,
+  type Call,
+  type CallRunner,
+  type DeleteOutcome,
+  type Lease,
+  type LockProtocol,
+  type WriteOutcome,
+} from '@latchkey/core';
+import { BACKEND_NAME, statusError } from './errors.js';
 import { ALREADY_EXPIRED, leaseExptime } from './expiry.js';
 import { ItemFlags, requests, Status, statusText, type Reply } from './protocol.js';
-import type { Route } from './router.js';
+import type { Route, Router } from './router.js';
 
 /** How often a step that lost a race (the item changed under it) is retried. */
 const MAX_RACES = 8;
@@ -17,17 +28,11 @@ interface LeaseState {
   readonly placeholderCas: bigint | undefined;
 }
 
-/** A typed error for an unexpected response status. */
-export function statusError(what: string, route: Route, reply: Reply): BackendError {
-  const detail = reply.value.length > 0 && reply.value.length < 200 ? ` (${reply.value.toString('latin1')})` : '';
-  return new BackendError(`memcached ${route.channel.name}: ${what} of "${route.dataKey}" failed: ${statusText(reply.status)}${detail}.`);
-}
-
 /**
  * Lease locks on memcached, built from its compare-and-swap (CAS) values.
  *
  * - **Acquire**: `add` of the lock item (value: a fresh owner token, expiry: the lease
- *   rounded up to whole seconds plus one tick), then the server's fence counter is
+ *   rounded up to whole seconds plus two ticks), then the server's fence counter is
  *   incremented and the data item's CAS is bumped (an empty `append`, or an empty placeholder
  *   item when the key is missing). The bump is the fence: any holder that read the data
  *   item's CAS before it can no longer write.
@@ -37,58 +42,92 @@ export function statusError(what: string, route: Route, reply: Reply): BackendEr
  *   item is missing), so it applies only if the item is unchanged since the check.
  * - **Release/extend**: `delete`/`set` of the lock item with its CAS, re-read (and checked for
  *   our token) when the CAS moved; never touches another holder's lock item.
+ *
+ * Every step runs under the backend's {@link CallRunner}. An attempt cannot tell how long the
+ * holder's lease has left (memcached does not return an item's expiry), so it never says.
  */
-export class LeaseLocks {
+export class MemcachedLocks implements LockProtocol {
   readonly #states = new WeakMap<Lease, LeaseState>();
+  readonly #router: Router;
+  readonly #calls: CallRunner;
 
-  /** One try at the lease: the lease, or `undefined` when another owner holds the key. */
-  async tryAcquire(route: Route, leaseMs: number, op: Operation): Promise<Lease | undefined> {
+  constructor(router: Router, calls: CallRunner) {
+    this.#router = router;
+    this.#calls = calls;
+  }
+
+  /** One try at the lease on backend key `key`: `{ lease }`, or `{}` when another owner holds it. */
+  attempt(key: string, leaseMs: number): Promise<AttemptOutcome> {
+    const route = this.#router.route(key);
+    return this.#calls.run('acquireLock', (call) => this.#attempt(route, leaseMs, call), {
+      // Won after the attempt had settled: nobody will hold it.
+      onLate: ({ lease }) => {
+        if (lease !== undefined) this.#giveBack(lease, () => this.release(lease));
+      },
+    });
+  }
+
+  /** Frees the key if `lease` still holds it; runs even while the backend closes (to give back what it holds). */
+  release(lease: Lease): Promise<boolean> {
+    const route = this.#router.route(lease.key);
+    return this.#calls.run('releaseLock', (call) => this.#release(route, lease, call), { evenIfClosed: true });
+  }
+
+  /** Renews `lease` for `leaseMs` from now if it still holds the key. */
+  extend(lease: Lease, leaseMs: number): Promise<boolean> {
+    const route = this.#router.route(lease.key);
+    return this.#calls.run('extendLock', (call) => this.#extend(route, lease, leaseMs, call));
+  }
+
+  async #attempt(route: Route, leaseMs: number, call: Call): Promise<AttemptOutcome> {
     const token = randomUUID();
     const acquiredAt = performance.now();
     const exptime = leaseExptime(leaseMs, Date.now());
     const [added] = (await route.channel.send([requests.add(route.lockKey, Buffer.from(token, 'latin1'), ItemFlags.lock, exptime)])) as [
       Reply,
     ];
-    if (added.status === Status.exists || added.status === Status.notStored) return undefined;
+    if (added.status === Status.exists || added.status === Status.notStored) return {};
     if (added.status !== Status.ok) throw statusError('adding the lock item', route, added);
     try {
       if (added.cas === 0n) {
         throw new BackendError(`memcached ${route.channel.name} runs without CAS values (-C); lease locks need them.`);
       }
-      op.check();
+      call.check();
       const [fence, bump] = (await route.channel.send([
         requests.increment(route.fenceKey, initialFence()),
         requests.touchCas(route.dataKey),
       ])) as [Reply, Reply];
       if (fence.status !== Status.ok || fence.value.length !== 8) throw statusError('incrementing the fence counter', route, fence);
-      const placeholderCas = bump.status === Status.ok ? undefined : await this.#fenceMissing(route, bump, exptime, op);
+      const placeholderCas = bump.status === Status.ok ? undefined : await this.#fenceMissing(route, bump, exptime, call);
       const lease: Lease = Object.freeze({ key: route.key, token, fencingToken: fence.value.readBigUInt64BE(0), acquiredAt });
       this.#states.set(lease, { lockCas: added.cas, placeholderCas });
-      return lease;
+      return { lease };
     } catch (error) {
-      // We hold the lock item but cannot hand out the lease: give it back (best effort; it
-      // lapses by itself otherwise).
-      route.channel.send([requests.delete(route.lockKey, added.cas)]).catch((releaseError: unknown) => {
-        process.emitWarning(
-          `latchkey: MemcachedBackend could not give back a lock item after a failed acquire: ${releaseError instanceof Error ? releaseError.message : String(releaseError)}`,
-          {
-            code: 'LATCHKEY_MEMCACHED_RELEASE_FAILED',
-          },
-        );
-      });
+      // We hold the lock item but cannot hand out the lease: give it back (it lapses by itself otherwise).
+      this.#giveBack(route, () => route.channel.send([requests.delete(route.lockKey, added.cas)]));
       throw error;
     }
   }
 
-  /** Frees the key if `lease` still holds it. */
-  async release(route: Route, lease: Lease, op: Operation): Promise<boolean> {
+  /**
+   * Gives back, best effort, a lock item nobody will hold; a failure is reported. Not once the
+   * backend is closed: its connections may be gone, and sending would open new ones.
+   */
+  #giveBack(lease: Pick<Lease, 'key'>, send: () => Promise<unknown>): void {
+    const sent = this.#calls.closed
+      ? Promise.reject(new BackendClosedError(`${BACKEND_NAME} was closed before it could give back.`))
+      : send();
+    sent.catch((error: unknown) => reportGiveBackFailure(BACKEND_NAME, lease, error));
+  }
+
+  async #release(route: Route, lease: Lease, call: Call): Promise<boolean> {
     const state = this.#states.get(lease);
     let cas = state?.lockCas;
     // An untouched placeholder stands for "missing"; delete it with its CAS so it goes only if
     // nobody wrote since (a later holder's fence bump changes the CAS too).
     let extra = state?.placeholderCas === undefined ? [] : [requests.delete(route.dataKey, state.placeholderCas)];
     for (let race = 0; race < MAX_RACES; race++) {
-      op.check();
+      call.check();
       if (cas === undefined) {
         cas = await this.#ownedLockCas(route, lease);
         if (cas === undefined) return false;
@@ -106,13 +145,12 @@ export class LeaseLocks {
     throw raceError(route, 'release');
   }
 
-  /** Renews `lease` for `leaseMs` from now if it still holds the key. */
-  async extend(route: Route, lease: Lease, leaseMs: number, op: Operation): Promise<boolean> {
+  async #extend(route: Route, lease: Lease, leaseMs: number, call: Call): Promise<boolean> {
     const state = this.#states.get(lease);
     let cas = state?.lockCas;
     const exptime = leaseExptime(leaseMs, Date.now());
     for (let race = 0; race < MAX_RACES; race++) {
-      op.check();
+      call.check();
       if (cas === undefined) {
         cas = await this.#ownedLockCas(route, lease);
         if (cas === undefined) return false;
@@ -135,24 +173,24 @@ export class LeaseLocks {
    * Writes `value` (or, for an `exptime` of {@link ALREADY_EXPIRED}, removes the key) only
    * while `lease` holds the key.
    */
-  async set(route: Route, value: Uint8Array, flags: number, exptime: number, lease: Lease, op: Operation): Promise<WriteOutcome> {
+  async set(route: Route, value: Uint8Array, exptime: number, lease: Lease, call: Call): Promise<WriteOutcome> {
     for (let race = 0; race < MAX_RACES; race++) {
-      op.check();
+      call.check();
       // Reading the CAS (by bumping it) before checking the lock is what makes the check
       // hold until the write: a later holder's acquire bumps the CAS again.
       const [current, lock] = (await route.channel.send([requests.touchCas(route.dataKey), requests.get(route.lockKey)])) as [Reply, Reply];
       if (!this.#owns(lease, lock)) return 'lease-lost';
       const exists = current.status === Status.ok;
       if (!exists && current.status !== Status.notStored) throw statusError('reading the CAS', route, current);
-      op.check();
+      call.check();
       let write: Reply;
       if (exptime === ALREADY_EXPIRED) {
         if (!exists) return 'written';
         [write] = (await route.channel.send([requests.delete(route.dataKey, current.cas)])) as [Reply];
       } else {
         const request = exists
-          ? requests.set(route.dataKey, value, flags, exptime, current.cas)
-          : requests.add(route.dataKey, value, flags, exptime);
+          ? requests.set(route.dataKey, value, ItemFlags.value, exptime, current.cas)
+          : requests.add(route.dataKey, value, ItemFlags.value, exptime);
         [write] = (await route.channel.send([request])) as [Reply];
       }
       if (write.status === Status.ok) return 'written';
@@ -162,14 +200,14 @@ export class LeaseLocks {
   }
 
   /** Deletes the key only while `lease` holds it. */
-  async delete(route: Route, lease: Lease, op: Operation): Promise<DeleteOutcome> {
+  async delete(route: Route, lease: Lease, call: Call): Promise<DeleteOutcome> {
     for (let race = 0; race < MAX_RACES; race++) {
-      op.check();
+      call.check();
       const [current, lock] = (await route.channel.send([requests.get(route.dataKey), requests.get(route.lockKey)])) as [Reply, Reply];
       if (!this.#owns(lease, lock)) return 'lease-lost';
       if (current.status === Status.notFound || (current.status === Status.ok && current.flags === ItemFlags.placeholder)) return 'missing';
       if (current.status !== Status.ok) throw statusError('reading the CAS', route, current);
-      op.check();
+      call.check();
       const [deleted] = (await route.channel.send([requests.delete(route.dataKey, current.cas)])) as [Reply];
       if (deleted.status === Status.ok) return 'deleted';
       if (!isLostRace(deleted)) throw statusError('the locked delete', route, deleted);
@@ -178,16 +216,16 @@ export class LeaseLocks {
   }
 
   /** After a fence bump found no data item: add an empty placeholder to carry the CAS. */
-  async #fenceMissing(route: Route, bump: Reply, exptime: number, op: Operation): Promise<bigint | undefined> {
+  async #fenceMissing(route: Route, bump: Reply, exptime: number, call: Call): Promise<bigint | undefined> {
     let last = bump;
     for (let race = 0; race < MAX_RACES; race++) {
       if (last.status !== Status.notStored) throw statusError('bumping the CAS', route, last);
-      op.check();
+      call.check();
       const [added] = (await route.channel.send([requests.add(route.dataKey, EMPTY, ItemFlags.placeholder, exptime)])) as [Reply];
       if (added.status === Status.ok) return added.cas;
       if (added.status !== Status.exists && added.status !== Status.notStored) throw statusError('adding the placeholder', route, added);
       // Someone wrote the key in between: bump that item instead.
-      op.check();
+      call.check();
       [last] = (await route.channel.send([requests.touchCas(route.dataKey)])) as [Reply];
       if (last.status === Status.ok) return undefined;
     }
