@@ -1,4 +1,4 @@
-import type { Lease } from '@latchkey/core';
+import { BackendClosedError, ValidationError, type Lease } from '@latchkey/core';
 import { Client } from 'memjs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { MemcachedBackend } from '../../src/index.js';
@@ -128,6 +128,85 @@ describe.each(targets('MemcachedBackend locks'))('MemcachedBackend locks on $nam
       await backend.releaseLock(lease);
       await sleep(150);
       expect(await open(backend).acquireLock('k', { leaseMs: 5000, waitMs: 0 })).toBeDefined();
+    });
+  });
+
+  describe('long waits', () => {
+    it("keeps a 30-day wait on a held key waiting (timers beyond setTimeout's range do not fire early)", async () => {
+      const backend = open();
+      const lease = await acquire(backend, 'k');
+      const waiter = open(backend);
+      let settled = false;
+      const waiting = waiter.acquireLock('k', { leaseMs: 5000, waitMs: 30 * 24 * 60 * 60 * 1000 }).finally(() => {
+        settled = true;
+      });
+      await sleep(1000);
+      expect(settled).toBe(false);
+      await backend.releaseLock(lease);
+      expect(await waiting).toBeDefined();
+    });
+  });
+
+  describe('close', () => {
+    it('gives back the leases it holds, so another client takes them at once', async () => {
+      const backend = open();
+      const peer = open(backend);
+      await acquire(backend, 'k', 60_000);
+      await acquire(backend, 'forever', 0);
+      await backend.close();
+      expect(await peer.acquireLock('k', { leaseMs: 5000, waitMs: 0 })).toBeDefined();
+      expect(await peer.acquireLock('forever', { leaseMs: 5000, waitMs: 0 })).toBeDefined();
+    });
+
+    it('gives back a lease won by an attempt already on its way when close began', async () => {
+      const backend = open();
+      const peer = open(backend);
+      const refused = expect(backend.acquireLock('k', { leaseMs: 60_000, waitMs: 0 })).rejects.toBeInstanceOf(BackendClosedError);
+      await backend.close();
+      await refused;
+      expect(await peer.acquireLock('k', { leaseMs: 5000, waitMs: 0 })).toBeDefined();
+    });
+
+    it('rejects a waiter it interrupts with BackendClosedError', async () => {
+      const backend = open();
+      await acquire(open(backend), 'k');
+      const refused = expect(backend.acquireLock('k', { leaseMs: 5000, waitMs: 10_000 })).rejects.toBeInstanceOf(BackendClosedError);
+      await sleep(50);
+      await backend.close();
+      await refused;
+    });
+
+    it('rejects every call made after it with BackendClosedError', async () => {
+      const backend = open();
+      const lease = await acquire(backend, 'k');
+      await backend.close();
+      const calls: [string, () => Promise<unknown>][] = [
+        ['get', () => backend.get('k')],
+        ['getMany', () => backend.getMany(['k'])],
+        ['set', () => backend.set('k', bytes('v'))],
+        ['setMany', () => backend.setMany([['k', bytes('v')]])],
+        ['delete', () => backend.delete('k')],
+        ['deleteMany', () => backend.deleteMany(['k'])],
+        ['acquireLock', () => backend.acquireLock('other', { leaseMs: 5000, waitMs: 0 })],
+        ['releaseLock', () => backend.releaseLock(lease)],
+        ['extendLock', () => backend.extendLock(lease, 5000)],
+      ];
+      for (const [name, call] of calls) await expect(call(), name).rejects.toBeInstanceOf(BackendClosedError);
+    });
+  });
+
+  describe('malformed leases', () => {
+    it('rejects a malformed lease with ValidationError in releaseLock, extendLock, set and delete', async () => {
+      const backend = open();
+      await acquire(backend, 'k');
+      for (const lease of [{}, { key: 'k', token: '', fencingToken: 1n }, { key: 'k', token: 't', fencingToken: 1 }, null]) {
+        const bad = lease as unknown as Lease;
+        await expect(backend.releaseLock(bad)).rejects.toBeInstanceOf(ValidationError);
+        await expect(backend.extendLock(bad, 5000)).rejects.toBeInstanceOf(ValidationError);
+        await expect(backend.set('k', bytes('v'), { lease: bad })).rejects.toBeInstanceOf(ValidationError);
+        await expect(backend.delete('k', { lease: bad })).rejects.toBeInstanceOf(ValidationError);
+      }
+      expect(await backend.get('k')).toBeUndefined();
     });
   });
 
