@@ -8,3 +8,4 @@ export {
   describeStoreLockConformance,
   describeTtlConformance,
 } from './describe-conformance.js';
+export { RecordingProxy, type RecordedCall } from './recording-proxy.js';

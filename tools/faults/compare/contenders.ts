@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { RecordingProxy } from '@latchkey/conformance';
 import { KeyValueStore, LatchkeyError, type KeyValueStoreLock, type Lease } from '@latchkey/core';
 import KeyvRedis from '@keyv/redis';
 import { Redis } from 'ioredis';
@@ -16,7 +17,6 @@ import Keyv from 'keyv';
 import Redlock from 'redlock';
 import { Mutex } from 'redis-semaphore';
 import { createBackend } from '../backends.js';
-import { RecordingProxy } from '../proxies.js';
 import { epochNow, sleep } from '../worker/outcome.js';
 
 /** The compared libraries. */
@@ -150,7 +150,7 @@ class LatchkeyLock implements HeldLock {
   async writeAfterCheck(): Promise<WriteVerdict> {
     // The second half of store.set: the bytes of this holder's last write, sent with its lease.
     const lease = this.lease;
-    const bytes = lease === undefined ? undefined : this.recorder.bytesOf(lease.key);
+    const bytes = lease === undefined ? undefined : this.recorder.lastSetValue(lease.key);
     if (lease === undefined || bytes === undefined) throw new Error('writeAfterCheck needs an earlier write by this holder');
     return (await this.recorder.set(lease.key, bytes, { lease })) === 'written' ? 'accepted' : 'refused';
   }

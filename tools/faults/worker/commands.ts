@@ -17,8 +17,8 @@ import {
   type ProxyBackend,
   type KeyValueStoreLock,
 } from '@latchkey/core';
+import { RecordingProxy } from '@latchkey/conformance';
 import type { BackendTarget } from '../backends.js';
-import { RecordingProxy } from '../proxies.js';
 import { epochNow, outcomeOf, sleep, type Outcome } from './outcome.js';
 
 /**
@@ -409,7 +409,7 @@ export function createCommands(environment: WorkerEnvironment): Commands {
         const lease = entry.lease;
         const storeSet = await settle(() => store.set(key, value, { lock: entry.lock }));
         const storeDelete = await settle(() => store.delete(key, { lock: entry.lock }));
-        const bytes = recorder.bytesOf(lease.key);
+        const bytes = recorder.lastSetValue(lease.key);
         if (bytes === undefined) throw new Error(`worker: no bytes recorded for ${key}`);
         let rawSet: Outcome;
         try {
