@@ -30,6 +30,11 @@ export interface ConformanceEnvironment {
   readonly create: () => Promise<Backend>;
   readonly destroy: (backend: Backend) => Promise<void>;
   readonly createPeer: (backend: Backend) => Promise<Backend>;
+  /**
+   * True when the options give a `createPeer`: only then is a peer a second handle that
+   * outlives closing the first (without it, the peer is the backend itself).
+   */
+  readonly hasPeer: boolean;
   readonly capabilities: BackendCapabilities;
   /** True when the backend implements the lock methods itself. */
   readonly ownLocks: boolean;
@@ -78,6 +83,7 @@ export async function probeEnvironment(options: ConformanceOptions<Backend>): Pr
     create,
     destroy,
     createPeer,
+    hasPeer: options.createPeer !== undefined,
     capabilities,
     ownLocks: hasOwnLocks(probe),
     lockMethods,

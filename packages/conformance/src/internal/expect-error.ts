@@ -8,16 +8,18 @@ export type ErrorClass<E> = abstract new (...args: never[]) => E;
 
 /**
  * Awaits `work` and asserts it rejected (or threw) with an instance of `type`; resolves the
- * error for further assertions. The failure message names what happened instead.
+ * error for further assertions. The failure message names what happened instead, prefixed
+ * with `what` (the call, when a check makes several) when given.
  */
-export async function expectRejection<E>(work: Promise<unknown> | (() => unknown), type: ErrorClass<E>): Promise<E> {
+export async function expectRejection<E>(work: Promise<unknown> | (() => unknown), type: ErrorClass<E>, what?: string): Promise<E> {
   const outcome = await settle(work);
+  const prefix = what === undefined ? '' : `${what}: `;
   if (outcome.ok) {
-    expect.fail(`expected a ${type.name}, but the call resolved ${describeValue(outcome.value)}`);
+    expect.fail(`${prefix}expected a ${type.name}, but the call resolved ${describeValue(outcome.value)}`);
   }
   const { error } = outcome;
   if (!(error instanceof type)) {
-    expect.fail(`expected a ${type.name}, got ${describeError(error)}`);
+    expect.fail(`${prefix}expected a ${type.name}, got ${describeError(error)}`);
   }
   return error;
 }
@@ -44,11 +46,12 @@ export function describeError(error: unknown): string {
   return `a non-error rejection ${describeValue(error)}`;
 }
 
-function describeValue(value: unknown): string {
+/** A short rendering of a resolved value for failure messages. */
+export function describeValue(value: unknown): string {
   if (value instanceof Uint8Array) return `${value.byteLength} bytes`;
   if (typeof value === 'bigint') return `${value}n`;
   try {
-    return JSON.stringify(value) ?? String(value);
+    return JSON.stringify(value, (_key, inner: unknown) => (typeof inner === 'bigint' ? `${inner}n` : inner)) ?? String(value);
   } catch {
     return String(value);
   }

@@ -33,3 +33,22 @@ export async function settle<T>(work: Promise<T> | (() => T | Promise<T>)): Prom
     return { ok: false, error };
   }
 }
+
+/**
+ * Like {@link settle}, but resolves `'hung'` when `work` has not settled within `ms`, so a
+ * check can report a call that never settles instead of running into its time limit.
+ */
+export function settleWithin<T>(work: Promise<T> | (() => T | Promise<T>), ms: number): Promise<Settled<T> | 'hung'> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const hung = new Promise<'hung'>((resolve) => {
+    timer = setTimeout(() => resolve('hung'), ms);
+  });
+  return Promise.race([settle(work), hung]).finally(() => clearTimeout(timer));
+}
+
+/**
+ * Thirty days, as a `waitMs`: longer than the longest delay `setTimeout` honours (about 24.8
+ * days), which Node replaces by 1 ms — a backend that hands it to a timer unclamped gives up
+ * at once instead of waiting.
+ */
+export const THIRTY_DAYS_MS = 2_592_000_000;

@@ -1,9 +1,10 @@
-import type { Backend } from '@latchkey/core';
+import { BackendClosedError, hasOwnLocks } from '@latchkey/core';
 import { expect } from 'vitest';
 import { bytes, expectBytes, patterned } from '../bytes.js';
 import type { ConformanceEnvironment } from '../environment.js';
+import { describeError, describeValue } from '../expect-error.js';
 import { checksFor } from '../register.js';
-import { settle } from '../timing.js';
+import { settleWithin } from '../timing.js';
 
 /** The backend's data calls, called directly. */
 export function registerDataChecks(env: ConformanceEnvironment): void {
@@ -319,25 +320,41 @@ export function registerDataChecks(env: ConformanceEnvironment): void {
       await expect(backend.close()).resolves.toBeUndefined();
     });
 
-    check('every data call after close rejects instead of hanging', async (h) => {
-      const backend = await h.backend();
-      const key = h.key();
-      await backend.close();
-      const calls: [string, (b: Backend) => Promise<unknown>][] = [
-        ['get', (b) => b.get(key)],
-        ['getMany', (b) => b.getMany([key])],
-        ['set', (b) => b.set(key, bytes(1))],
-        ['setMany', (b) => b.setMany([[key, bytes(1)]])],
-        ['delete', (b) => b.delete(key)],
-        ['deleteMany', (b) => b.deleteMany([key])],
-      ];
-      for (const [name, call] of calls) {
-        const outcome = await Promise.race([
-          settle(() => call(backend)),
-          new Promise<'hung'>((resolve) => setTimeout(() => resolve('hung'), 5_000).unref()),
-        ]);
-        expect(outcome === 'hung' ? 'hung for 5 s' : outcome.ok ? 'resolved' : 'rejected', `${name} after close`).toBe('rejected');
-      }
-    });
+    check(
+      'every call after close rejects with BackendClosedError (lock calls too, when the backend has them), and close again resolves',
+      async (h) => {
+        const backend = await h.backend();
+        const key = h.key();
+        // A real lease from before close, so the lock calls after it are well-formed.
+        const lease = hasOwnLocks(backend) ? await backend.acquireLock(h.key('locked'), { leaseMs: 60_000, waitMs: 0 }) : undefined;
+        await backend.close();
+        const calls: [string, () => Promise<unknown>][] = [
+          ['get', () => backend.get(key)],
+          ['getMany', () => backend.getMany([key])],
+          ['set', () => backend.set(key, bytes(1))],
+          ['setMany', () => backend.setMany([[key, bytes(1)]])],
+          ['delete', () => backend.delete(key)],
+          ['deleteMany', () => backend.deleteMany([key])],
+        ];
+        if (hasOwnLocks(backend)) {
+          if (lease === undefined) expect.fail('the free key could not be locked before close');
+          calls.push(
+            ['acquireLock', () => backend.acquireLock(h.key('free'), { leaseMs: 1_000, waitMs: 0 })],
+            ['releaseLock', () => backend.releaseLock(lease)],
+            ['extendLock', () => backend.extendLock(lease, 1_000)],
+          );
+        }
+        const wrong: string[] = [];
+        for (const [name, call] of calls) {
+          const outcome = await settleWithin(call, 5_000);
+          if (outcome === 'hung') wrong.push(`${name} hung for 5 s`);
+          else if (outcome.ok) wrong.push(`${name} resolved ${describeValue(outcome.value)}`);
+          else if (!(outcome.error instanceof BackendClosedError)) wrong.push(`${name} rejected with ${describeError(outcome.error)}`);
+        }
+        expect(wrong, 'calls after close that did not reject with BackendClosedError').toStrictEqual([]);
+        const again = await settleWithin(() => backend.close(), 5_000);
+        expect(again === 'hung' ? 'hung for 5 s' : again.ok ? 'resolved' : describeError(again.error), 'a second close').toBe('resolved');
+      },
+    );
   });
 }

@@ -1,11 +1,26 @@
-import type { Lease, LockingBackend } from '@latchkey/core';
+import { BackendClosedError, ValidationError, type Lease, type LockingBackend } from '@latchkey/core';
 import { expect } from 'vitest';
 import { bytes, expectBytes } from '../bytes.js';
 import type { ConformanceEnvironment } from '../environment.js';
-import { expectRejectedWith, expectRejectionWith, expectWithin } from '../expect-error.js';
+import { describeError, expectRejectedWith, expectRejection, expectRejectionWith, expectWithin } from '../expect-error.js';
 import type { Harness } from '../harness.js';
 import { checksFor, type CheckBody } from '../register.js';
-import { eventually, settle, since, sleep } from '../timing.js';
+import { eventually, settle, settleWithin, since, sleep, THIRTY_DAYS_MS } from '../timing.js';
+
+/**
+ * Values that are not leases, each paired with its label: a lease is an object with a
+ * non-empty string `key` and `token` and a bigint `fencingToken`. The variants keep the held
+ * lease's key, so a backend that looks only at the key would act on the held lock.
+ */
+function malformedLeases(lease: Lease): readonly (readonly [string, unknown])[] {
+  return [
+    ['{}', {}],
+    ['null', null],
+    ['a lease with an empty token', { ...lease, token: '' }],
+    ['a lease whose fencingToken is a number', { ...lease, fencingToken: Number(lease.fencingToken) }],
+    ['a lease without a token', { key: lease.key, fencingToken: lease.fencingToken }],
+  ];
+}
 
 /** The backend's own lease locks, called directly (only for backends that have them). */
 export function registerLockChecks(env: ConformanceEnvironment): void {
@@ -131,6 +146,35 @@ export function registerLockChecks(env: ConformanceEnvironment): void {
       await backend.releaseLock(lease);
       expect(await peer.acquireLock(key, { leaseMs, waitMs: 0 })).toBeDefined();
     });
+  });
+
+  section('long waits', () => {
+    lockCheck(
+      'acquireLock with a 30-day waitMs on a held key is still waiting after 1 s; an abort then rejects with its reason and leaves nothing behind',
+      async (h) => {
+        const { backend, key } = await setup(h);
+        const holder = await mustLock(backend, key, 20 * leaseMs);
+        const controller = new AbortController();
+        const reason = new Error('conformance: stop the 30-day wait');
+        const startedAt = performance.now();
+        let settledAfter: number | undefined;
+        const waiting = settle(
+          backend.acquireLock(key, { leaseMs, waitMs: THIRTY_DAYS_MS, signal: controller.signal }).finally(() => {
+            settledAfter = since(startedAt);
+          }),
+        );
+        await sleep(1_000);
+        expect(settledAfter === undefined ? 'still waiting' : `settled after ${Math.round(settledAfter)} ms`, 'the 30-day wait').toBe(
+          'still waiting',
+        );
+        const abortedAt = performance.now();
+        controller.abort(reason);
+        expectRejectedWith(await waiting, reason);
+        expectWithin(abortedAt, promptMs, 'settling after the abort');
+        expect(await backend.releaseLock(holder)).toBe(true);
+        expect(await tryLock(backend, key), 'the aborted 30-day wait took the key').toBeDefined();
+      },
+    );
   });
 
   section('abort', () => {
@@ -346,6 +390,14 @@ export function registerLockChecks(env: ConformanceEnvironment): void {
       expect(await backend.get(key)).toBeUndefined();
     });
 
+    lockCheck("delete with a lease for another key resolves 'lease-lost' and keeps the value", async (h) => {
+      const { backend, key } = await setup(h);
+      await backend.set(key, bytes(1));
+      const lease = await mustLock(backend, h.key('other'));
+      expect(await backend.delete(key, { lease })).toBe('lease-lost');
+      expectBytes(await backend.get(key), bytes(1));
+    });
+
     lockCheck("set with a lease that lapsed resolves 'lease-lost' and writes nothing", async (h) => {
       const { backend, key } = await setup(h);
       await backend.set(key, bytes(1));
@@ -433,24 +485,93 @@ export function registerLockChecks(env: ConformanceEnvironment): void {
       expect(await tryLock(backend, key), 'the delete freed the lock').toBeUndefined();
       expect(await backend.set(key, bytes(3), { lease })).toBe('written');
     });
+  });
 
-    lockCheck('close settles a pending wait instead of leaving it hanging', async (h) => {
+  section('malformed leases', () => {
+    lockCheck('releaseLock with a malformed lease rejects with ValidationError and frees nothing', async (h) => {
+      const { backend, key } = await setup(h);
+      const lease = await mustLock(backend, key, 20 * leaseMs);
+      for (const [label, bad] of malformedLeases(lease)) {
+        await expectRejection(() => backend.releaseLock(bad as Lease), ValidationError, `releaseLock(${label})`);
+      }
+      expect(await tryLock(backend, key), 'a malformed release freed the key').toBeUndefined();
+      expect(await backend.releaseLock(lease)).toBe(true);
+    });
+
+    lockCheck('extendLock with a malformed lease rejects with ValidationError and extends nothing', async (h) => {
+      const { backend, key } = await setup(h);
+      const lease = await mustLock(backend, key);
+      for (const [label, bad] of malformedLeases(lease)) {
+        await expectRejection(() => backend.extendLock(bad as Lease, 1_000), ValidationError, `extendLock(${label}, 1000)`);
+      }
+      // The held lease was not renewed by the malformed calls: it still lapses on its own.
+      await takeOverAfterLapse(backend, key);
+    });
+
+    lockCheck('set with a malformed lease rejects with ValidationError and writes nothing', async (h) => {
+      const { backend, key } = await setup(h);
+      await backend.set(key, bytes(1));
+      const lease = await mustLock(backend, key, 20 * leaseMs);
+      for (const [label, bad] of malformedLeases(lease)) {
+        await expectRejection(() => backend.set(key, bytes(2), { lease: bad as Lease }), ValidationError, `set with lease ${label}`);
+      }
+      expectBytes(await backend.get(key), bytes(1), 'the value after the malformed writes');
+      expect(await backend.set(key, bytes(3), { lease })).toBe('written');
+    });
+
+    lockCheck('delete with a malformed lease rejects with ValidationError and deletes nothing', async (h) => {
+      const { backend, key } = await setup(h);
+      await backend.set(key, bytes(1));
+      const lease = await mustLock(backend, key, 20 * leaseMs);
+      for (const [label, bad] of malformedLeases(lease)) {
+        await expectRejection(() => backend.delete(key, { lease: bad as Lease }), ValidationError, `delete with lease ${label}`);
+      }
+      expectBytes(await backend.get(key), bytes(1), 'the value after the malformed deletes');
+      expect(await backend.delete(key, { lease })).toBe('deleted');
+    });
+  });
+
+  section('close', () => {
+    lockCheck('close rejects a pending wait with BackendClosedError promptly', async (h) => {
       const { backend, key } = await setup(h);
       await mustLock(backend, key, 20 * leaseMs);
-      const waiting = settle(backend.acquireLock(key, { leaseMs, waitMs: 20 * leaseMs }));
+      const waiting = settleWithin(backend.acquireLock(key, { leaseMs, waitMs: 20 * leaseMs }), 5_000);
       await sleep(30);
       const closedAt = performance.now();
-      await backend.close();
-      const outcome = await Promise.race([waiting, sleep(5_000).then(() => 'hung' as const)]);
+      const closing = settle(backend.close());
+      const outcome = await waiting;
+      const settledAt = performance.now();
       expect(
         outcome === 'hung'
-          ? 'hung for 5 s'
-          : outcome.ok && outcome.value !== undefined
-            ? 'resolved a lease although the key was held until close'
-            : 'settled',
-      ).toBe('settled');
-      expect(since(closedAt)).toBeLessThan(5_000);
+          ? 'still waiting 5 s after close'
+          : outcome.ok
+            ? `resolved ${outcome.value === undefined ? 'undefined' : 'a lease'}`
+            : outcome.error instanceof BackendClosedError
+              ? 'BackendClosedError'
+              : `rejected with ${describeError(outcome.error)}`,
+        'the wait interrupted by close',
+      ).toBe('BackendClosedError');
+      expectWithin(closedAt, promptMs, 'rejecting the wait after close() was called', settledAt);
+      const closed = await closing;
+      expect(closed.ok, closed.ok ? '' : `close() rejected: ${describeError(closed.error)}`).toBe(true);
     });
+
+    checkUnless(
+      noLocks ?? (env.hasPeer ? undefined : 'no createPeer is given, so no second handle outlives closing the first'),
+      'close gives back the leases it holds: a peer takes each key at once',
+      async (h) => {
+        const { backend, key } = await setup(h);
+        const peer = await h.peer(backend);
+        if (peer.acquireLock === undefined) expect.fail('the peer backend has no locks of its own');
+        const keys = [key, h.key('second')];
+        for (const held of keys) await mustLock(backend, held, 20 * leaseMs);
+        expect(await peer.acquireLock(key, { leaseMs, waitMs: 0 }), 'the peer took a key held by the backend').toBeUndefined();
+        await backend.close();
+        for (const held of keys) {
+          expect(await peer.acquireLock(held, { leaseMs, waitMs: 0 }), `the lease on ${held} was still held after close`).toBeDefined();
+        }
+      },
+    );
   });
 }
 

@@ -1,11 +1,11 @@
-import { LockAcquireTimeoutError, LockTimeoutError, type KeyValueStore, type KeyValueStoreLock } from '@latchkey/core';
+import { BackendClosedError, LockAcquireTimeoutError, LockTimeoutError, type KeyValueStore, type KeyValueStoreLock } from '@latchkey/core';
 import { expect } from 'vitest';
 import type { ConformanceEnvironment } from '../environment.js';
-import { expectRejectedWith, expectRejection, expectRejectionWith, expectWithin } from '../expect-error.js';
+import { describeError, expectRejectedWith, expectRejection, expectRejectionWith, expectWithin } from '../expect-error.js';
 import type { Harness } from '../harness.js';
 import { RecordingProxy } from '../proxies.js';
 import { checksFor } from '../register.js';
-import { eventually, settle, since, sleep } from '../timing.js';
+import { eventually, settle, settleWithin, since, sleep, THIRTY_DAYS_MS } from '../timing.js';
 
 /** `KeyValueStoreLock` over the backend. */
 export function registerStoreLockChecks(env: ConformanceEnvironment): void {
@@ -170,6 +170,63 @@ export function registerStoreLockChecks(env: ConformanceEnvironment): void {
       const reason = new Error('conformance: aborted already');
       await expectRejectionWith(store.getLock(key).acquire({ signal: AbortSignal.abort(reason) }), reason);
       expect(await store.getLock(key).tryAcquire()).toBe(true);
+    });
+  });
+
+  section('long waits and close', () => {
+    check(
+      'acquire with a 30-day waitMs on a held key is still waiting after 1 s; an abort then rejects with its reason and leaves no lock behind',
+      async (h) => {
+        const store = await lockingStore(h);
+        const key = h.key();
+        const holder = await store.getLock(key).acquire({ waitMs: 0 });
+        const controller = new AbortController();
+        const reason = new Error('conformance: stop the 30-day wait');
+        const waiter = store.getLock(key);
+        const startedAt = performance.now();
+        let settledAfter: number | undefined;
+        const waiting = settle(
+          waiter.acquire({ waitMs: THIRTY_DAYS_MS, signal: controller.signal }).finally(() => {
+            settledAfter = since(startedAt);
+          }),
+        );
+        await sleep(1_000);
+        expect(settledAfter === undefined ? 'still waiting' : `settled after ${Math.round(settledAfter)} ms`, 'the 30-day wait').toBe(
+          'still waiting',
+        );
+        const abortedAt = performance.now();
+        controller.abort(reason);
+        expectRejectedWith(await waiting, reason);
+        expectWithin(abortedAt, promptMs, 'settling after the abort');
+        expect(waiter.active).toBe(false);
+        await holder.release();
+        expect(await store.getLock(key).tryAcquire(), 'the aborted 30-day wait left a lock behind').toBe(true);
+      },
+    );
+
+    check('an acquire waiting when the store closes rejects with BackendClosedError promptly', async (h) => {
+      const store = await lockingStore(h);
+      const key = h.key();
+      await store.getLock(key).acquire({ waitMs: 0 });
+      const waiting = settleWithin(store.getLock(key).acquire({ waitMs: longLockMs }), 5_000);
+      await sleep(30);
+      const closedAt = performance.now();
+      const closing = settle(store.close());
+      const outcome = await waiting;
+      const settledAt = performance.now();
+      expect(
+        outcome === 'hung'
+          ? 'still waiting 5 s after close'
+          : outcome.ok
+            ? 'acquired the lock'
+            : outcome.error instanceof BackendClosedError
+              ? 'BackendClosedError'
+              : `rejected with ${describeError(outcome.error)}`,
+        'the acquire interrupted by close',
+      ).toBe('BackendClosedError');
+      expectWithin(closedAt, promptMs, 'rejecting the acquire after close() was called', settledAt);
+      const closed = await closing;
+      expect(closed.ok, closed.ok ? '' : `close() rejected: ${describeError(closed.error)}`).toBe(true);
     });
   });
 
