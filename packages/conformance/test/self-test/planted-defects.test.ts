@@ -2,7 +2,7 @@
  * The suite has teeth: each fixture in test/fixtures/defects is a MemoryBackend with one
  * deliberate defect, run through the built `latchkey-conformance` command (only the groups
  * that concern it, per the fixture's `conformanceOptions`). Every defect must make the named
- * checks fail; the control fixture — the same wrapper without a defect — must pass them all.
+ * checks fail; the control fixtures — the same wrappers without a defect — must pass them all.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { ConformanceGroup } from '../../src/index.js';
@@ -104,6 +104,49 @@ const DEFECTS: readonly PlantedDefect[] = [
     ],
   },
   {
+    fixture: 'release-accepts-malformed-lease',
+    defect: 'a releaseLock({}) that resolves false instead of rejecting',
+    caughtBy: [['locks', 'releaseLock with a malformed lease rejects with ValidationError and frees nothing']],
+  },
+  {
+    fixture: 'usable-after-close',
+    defect: 'a close() after which every call still succeeds',
+    caughtBy: [
+      [
+        'data',
+        'every call after close rejects with BackendClosedError (lock calls too, when the backend has them), and close again resolves',
+      ],
+      ['locks', 'close rejects a pending wait with BackendClosedError promptly'],
+    ],
+  },
+  {
+    fixture: 'close-resolves-waiters',
+    defect: 'a close() that resolves pending lock waits with undefined',
+    caughtBy: [
+      ['locks', 'close rejects a pending wait with BackendClosedError promptly'],
+      ['store-locks', 'an acquire waiting when the store closes rejects with BackendClosedError promptly'],
+    ],
+  },
+  {
+    fixture: 'long-wait-gives-up',
+    defect: 'a waitMs beyond the timer range that gives up after 1 ms',
+    caughtBy: [
+      [
+        'locks',
+        'acquireLock with a 30-day waitMs on a held key is still waiting after 1 s; an abort then rejects with its reason and leaves nothing behind',
+      ],
+      [
+        'store-locks',
+        'acquire with a 30-day waitMs on a held key is still waiting after 1 s; an abort then rejects with its reason and leaves no lock behind',
+      ],
+    ],
+  },
+  {
+    fixture: 'close-keeps-leases',
+    defect: 'a close() that keeps the leases it holds (peers wait for them to lapse)',
+    caughtBy: [['locks', 'close gives back the leases it holds: a peer takes each key at once']],
+  },
+  {
     fixture: 'abort-leaks-waiter',
     defect: 'an aborted wait that stays queued and takes the lease later',
     caughtBy: [
@@ -124,19 +167,25 @@ function resultsOf(run: CliRun, module: string): CheckResult[] {
 
 const modulePath = (fixture: string): string => `defects/${fixture}.ts`;
 
+/** The defect-free handle close-keeps-leases builds on: a backend with createPeer. */
+const PEER_CONTROL = 'peer-memory-backend.ts';
+
 describe('the suite catches planted defects', () => {
   // Two command runs share the defect fixtures (fewer vite start-ups); the control runs alongside.
   const half = Math.ceil(DEFECTS.length / 2);
   const batches = [DEFECTS.slice(0, half), DEFECTS.slice(half)];
   const runs = new Map<string, CliRun>();
   let control: CliRun | undefined;
+  let peerControl: CliRun | undefined;
 
   beforeAll(async () => {
-    const [controlRun, ...batchRuns] = await Promise.all([
+    const [controlRun, peerRun, ...batchRuns] = await Promise.all([
       runCli(['control.ts']),
+      runCli([PEER_CONTROL]),
       ...batches.map((batch) => runCli(batch.map(({ fixture }) => modulePath(fixture)))),
     ]);
     control = controlRun;
+    peerControl = peerRun;
     batchRuns.forEach((run, i) => batches[i]?.forEach(({ fixture }) => runs.set(fixture, run)));
   }, 300_000);
 
@@ -144,6 +193,14 @@ describe('the suite catches planted defects', () => {
     expect(control?.failed, control?.stdout).toStrictEqual([]);
     expect(control?.code).toBe(0);
     expect(control?.report?.passed).toBeGreaterThanOrEqual(120);
+  });
+
+  it('passes a correct backend with createPeer (the control of close-keeps-leases), the peer checks included', () => {
+    expect(peerControl?.failed, peerControl?.stdout).toStrictEqual([]);
+    expect(peerControl?.code).toBe(0);
+    const results = peerControl === undefined ? [] : resultsOf(peerControl, PEER_CONTROL);
+    const givesBack: Check = ['locks', 'close gives back the leases it holds: a peer takes each key at once'];
+    expect(results.filter((result) => isCheck(result.name, givesBack)).map((result) => result.state)).toStrictEqual(['passed']);
   });
 
   it('ends every run with the counts line and a failing exit code', () => {
