@@ -112,11 +112,10 @@ export type LockScope =
  *
  * The flags are of two kinds:
  * - **Acted on by the core**: `maxKeyBytes`, `maxValueBytes` and `ttlResolutionMs` (read from
- *   the backend beneath any proxies), and `callDeadlineMs` (read from the head of the chain,
- *   the outermost proxy). Declaring them wrongly changes what the core does.
- * - **Promises**: `lockScope`, `atomicLeaseWrites`, `fencingTokens`, `minLeaseMs` and
- *   `mayEvict`. The core never reads them; they tell users what the backend guarantees, and
- *   the conformance suite holds the backend to them.
+ *   the backend beneath any proxies). Declaring them wrongly changes what the core does.
+ * - **Promises**: `lockScope`, `atomicLeaseWrites`, `fencingTokens`, `minLeaseMs`, `mayEvict`
+ *   and `callDeadlineMs`. The core never reads them; they tell users what the backend
+ *   guarantees, and the conformance suite holds the backend to them.
  *
  * Whether the core gives a backend its in-process lock table depends on the lock methods
  * being present (see {@link hasOwnLocks}), not on any flag; over that table the core reports
@@ -174,13 +173,11 @@ export interface BackendCapabilities {
    */
   readonly mayEvict: boolean;
   /**
-   * Acted on, optional: every data call (`get`, `getMany`, `set`, `setMany`, `delete`,
+   * Promise, optional: every data call (`get`, `getMany`, `set`, `setMany`, `delete`,
    * `deleteMany`) settles within this many ms by the backend's own deadline (`0`: at once, as
-   * in-process stores do). When it is at most the store's `operationTimeoutMs`, the core does
-   * not start its own backstop timer for those calls — one timer per call less on the hot
-   * path. Lock calls keep the core's deadline. A proxy that can delay calls must override it.
-   * The core trusts it: the conformance suite does not measure it, and a backend that declares
-   * it without keeping it can leave a data call unsettled.
+   * in-process stores do). Informational: the core bounds every call of the chain by its own
+   * `operationTimeoutMs` whatever is declared here (one shared timer for all calls in flight,
+   * so the backstop costs no timer per call), because any proxy in the chain may stall.
    */
   readonly callDeadlineMs?: number;
 }

@@ -135,8 +135,8 @@ export class InvalidKeyError extends LatchkeyError {
   /** The offending key, as given. */
   readonly key: unknown;
 
-  constructor(key: unknown, reason: string) {
-    super('INVALID_KEY', `Invalid key ${describeKey(key)}: ${reason}.`);
+  constructor(key: unknown, reason: string, options?: LatchkeyErrorOptions) {
+    super('INVALID_KEY', `Invalid key ${describeKey(key)}: ${reason}.`, options);
     this.key = key;
   }
 }

@@ -1,5 +1,6 @@
 import type { Lease } from './backend.js';
 import {
+  BackendClosedError,
   BackendError,
   LatchkeyError,
   LockAcquireTimeoutError,
@@ -9,7 +10,8 @@ import {
   ValidationError,
 } from './errors.js';
 import { leaseLengthMs, trustedForMs, type LockHost, type ResolvedConfig } from './internal/config.js';
-import { withDeadline } from './internal/deadline.js';
+import { withDeadline } from './backend-kit/call-runner.js';
+import { reportGiveBackFailure } from './backend-kit/warnings.js';
 import { timerDelay } from './internal/timers.js';
 import { optionalDuration, optionalObject, optionalSignal } from './internal/validate.js';
 
@@ -32,13 +34,6 @@ export interface AcquireOptions {
   readonly waitMs?: number;
   /** Aborts the wait: `acquire` rejects with `signal.reason` and leaves no lock behind. */
   readonly signal?: AbortSignal;
-}
-
-function warnLeaseGiveBackFailed(key: string, error: unknown): void {
-  process.emitWarning(
-    `latchkey: giving back a lease for "${key}" won after the caller stopped waiting failed (it lapses by itself): ${error instanceof Error ? error.message : String(error)}`,
-    { code: 'LATCHKEY_RELEASE_FAILED' },
-  );
 }
 
 /** Passed by {@link createLock} so the constructor can tell the store's calls from anyone else's. */
@@ -178,7 +173,8 @@ export class KeyValueStoreLock implements AsyncDisposable {
       const lease = this.#lease;
       const chain = config.chain;
       if (lease === undefined || chain.extendLock === undefined) throw new LockTimeoutError(this.key);
-      const renewed = await withDeadline(chain.extendLock(lease, next), config.operationTimeoutMs, `extendLock(${this.key})`);
+      const extendLock = chain.extendLock.bind(chain);
+      const renewed = await config.calls.run(`extendLock(${this.key})`, () => extendLock(lease, next));
       if (!renewed) {
         this.#lost(new LockTimeoutError(this.key));
         throw new LockTimeoutError(this.key);
@@ -205,8 +201,28 @@ export class KeyValueStoreLock implements AsyncDisposable {
     const config = this.#config;
     const chain = config.chain;
     if (chain.releaseLock !== undefined) {
-      await withDeadline(chain.releaseLock(lease), config.operationTimeoutMs, `releaseLock(${this.key})`);
+      const releaseLock = chain.releaseLock.bind(chain);
+      await config.calls.run(`releaseLock(${this.key})`, () => releaseLock(lease));
     }
+  }
+
+  /**
+   * Called by the store's `close()` while the chain is still open: lets go of the lock like
+   * {@link release}, reporting (not throwing) a failed give-back.
+   * @internal
+   */
+  async giveBackAtClose(): Promise<void> {
+    if (!this.#active) return;
+    const lease = this.#lease;
+    this.#deactivate(new LockNotActiveError(this.key));
+    const chain = this.#config.chain;
+    if (lease === undefined || chain.releaseLock === undefined) return;
+    const releaseLock = chain.releaseLock.bind(chain);
+    await this.#config.calls
+      .run(`releaseLock(${this.key})`, () => releaseLock(lease))
+      .catch((error: unknown) => {
+        reportGiveBackFailure(this.#host.name, lease, error);
+      });
   }
 
   /** Same as {@link release}; lets `await using` release the lock. */
@@ -250,28 +266,30 @@ export class KeyValueStoreLock implements AsyncDisposable {
     if (chain.acquireLock === undefined) throw new BackendError('The backend chain has no acquireLock.');
     this.#acquiring = true;
     try {
-      const pending = chain.acquireLock(this.#storedKey, {
-        leaseMs: this.#lockTimeoutMs,
-        waitMs,
-        ...(signal === undefined ? {} : { signal }),
-      });
-      let lease: Lease | undefined;
-      try {
-        lease = await withDeadline(pending, waitMs + config.operationTimeoutMs, `acquireLock(${this.key})`, signal);
-      } catch (error) {
-        // If we gave up (deadline) but the backend later grants the lease, hand it back.
-        // A failed give-back is reported, not swallowed; the lease still lapses by itself.
-        void pending
-          .then(
-            (late) => (late !== undefined && chain.releaseLock !== undefined ? chain.releaseLock(late) : false),
-            () => false,
-          )
-          .catch((releaseError: unknown) => warnLeaseGiveBackFailed(this.key, releaseError));
-        throw error;
-      }
+      const acquireLock = chain.acquireLock.bind(chain);
+      const request = { leaseMs: this.#lockTimeoutMs, waitMs, ...(signal === undefined ? {} : { signal }) };
+      // The backend's wait plus one call's deadline. If we give up first (deadline or abort)
+      // and the backend grants the lease later, it is given back; a failure is reported.
+      const lease = await withDeadline(
+        `acquireLock(${this.key})`,
+        waitMs + config.operationTimeoutMs,
+        () => acquireLock(this.#storedKey, request),
+        {
+          name: this.#host.name,
+          signal,
+          onLate: (late) => {
+            if (late !== undefined) void this.#giveBack(late);
+          },
+        },
+      );
       if (lease === undefined) return false;
+      if (this.#host.isClosed()) {
+        // Won while the store was closing (perhaps from a lock close just gave back): not ours to keep.
+        await this.#giveBack(lease);
+        throw new BackendClosedError(`KeyValueStore "${this.#host.name}" was closed while the lock for "${this.key}" was being acquired.`);
+      }
       if (signal?.aborted) {
-        await withDeadline(chain.releaseLock?.(lease) ?? Promise.resolve(false), config.operationTimeoutMs, `releaseLock(${this.key})`);
+        await this.#giveBack(lease);
         throw signal.reason;
       }
       this.#activate(lease, lease.acquiredAt ?? startedAt);
@@ -281,7 +299,18 @@ export class KeyValueStoreLock implements AsyncDisposable {
     }
   }
 
+  /** Lets go of a lease this lock will not use; a failure is reported, never thrown. */
+  async #giveBack(lease: Lease): Promise<void> {
+    const chain = this.#config.chain;
+    if (chain.releaseLock === undefined) return;
+    const releaseLock = chain.releaseLock.bind(chain);
+    await this.#config.calls
+      .run(`releaseLock(${this.key})`, () => releaseLock(lease), { evenIfClosed: true })
+      .catch((error: unknown) => reportGiveBackFailure(this.#host.name, lease, error));
+  }
+
   #activate(lease: Lease | undefined, startedAt: number): void {
+    this.#host.track(this, true);
     this.#lease = lease;
     this.#startedAt = startedAt;
     this.#active = true;
@@ -290,6 +319,7 @@ export class KeyValueStoreLock implements AsyncDisposable {
   }
 
   #deactivate(reason: LatchkeyError): void {
+    this.#host.track(this, false);
     this.#active = false;
     this.#clearTimers();
     if (!this.#controller.signal.aborted) this.#controller.abort(reason);

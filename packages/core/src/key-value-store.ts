@@ -4,6 +4,7 @@ import {
   AlreadyConfiguredError,
   BackendError,
   InvalidKeyError,
+  LatchkeyError,
   LockTimeoutError,
   NotConfiguredError,
   NotFoundError,
@@ -11,7 +12,8 @@ import {
   ValueTooLargeError,
 } from './errors.js';
 import type { LockHost, ResolvedConfig } from './internal/config.js';
-import { withDeadline, wrap } from './internal/deadline.js';
+import { withDeadline } from './backend-kit/call-runner.js';
+import { reportGiveBackFailure } from './backend-kit/warnings.js';
 import { open, seal } from './internal/envelope.js';
 import { forgetStore } from './internal/registry-state.js';
 import { resolveConfig } from './internal/resolve-config.js';
@@ -57,6 +59,8 @@ export class KeyValueStore implements AsyncDisposable {
   #configuring = false;
   #closed = false;
   readonly #host: LockHost;
+  /** Active locks of this store: given back at close, so other processes need not wait out their leases. */
+  readonly #activeLocks = new Set<{ giveBackAtClose(): Promise<void> }>();
 
   constructor(name: string) {
     if (typeof name !== 'string' || name.length === 0) {
@@ -68,6 +72,10 @@ export class KeyValueStore implements AsyncDisposable {
       resolved: () => this.#resolved(),
       isClosed: () => this.#closed,
       storedKey: (key) => this.#storedKey(this.#resolved(), key),
+      track: (lock, active) => {
+        if (active) this.#activeLocks.add(lock);
+        else this.#activeLocks.delete(lock);
+      },
     };
   }
 
@@ -102,7 +110,7 @@ export class KeyValueStore implements AsyncDisposable {
   async get<T = unknown>(key: string): Promise<T> {
     const config = this.#resolved();
     const stored = this.#storedKey(config, key);
-    const bytes = await this.#call(config, config.chain.get(stored), 'get');
+    const bytes = await this.#call(config, 'get', () => config.chain.get(stored));
     const found = this.#decode<T>(config, bytes, Date.now());
     if (found === MISSING) throw new NotFoundError(key);
     return found;
@@ -116,7 +124,7 @@ export class KeyValueStore implements AsyncDisposable {
     const config = this.#resolved();
     const stored = this.#storedKeys(config, keys);
     if (stored.length === 0) return [];
-    const found = await this.#call(config, config.chain.getMany(stored), 'getMany');
+    const found = await this.#call(config, 'getMany', () => config.chain.getMany(stored));
     if (!Array.isArray(found) || found.length !== stored.length) {
       throw new BackendError(
         `getMany: the backend answered ${Array.isArray(found) ? found.length : describe(found)} values for ${stored.length} keys.`,
@@ -152,13 +160,11 @@ export class KeyValueStore implements AsyncDisposable {
     const ttlMs = optionalDuration('ttlMs', options.ttlMs, { positive: true }) ?? config.ttlMs;
     const lease = options.lock === undefined ? undefined : this.#checkLock(options.lock, key);
     const bytes = this.#encode(config, key, value, ttlMs);
-    const outcome = await this.#call(
-      config,
+    const outcome = await this.#call(config, 'set', () =>
       config.chain.set(stored, bytes, {
         ...(ttlMs === undefined ? {} : { expiresAt: Date.now() + ttlMs }),
         ...(lease === undefined ? {} : { lease }),
       }),
-      'set',
     );
     if (outcome === 'lease-lost') {
       options.lock?.markLost();
@@ -177,7 +183,7 @@ export class KeyValueStore implements AsyncDisposable {
     const pairs = toPairs(entries);
     const encoded = pairs.map(([key, value]) => [this.#storedKey(config, key), this.#encode(config, key, value, ttlMs)] as const);
     if (encoded.length === 0) return;
-    await this.#call(config, config.chain.setMany(encoded, ttlMs === undefined ? {} : { expiresAt: Date.now() + ttlMs }), 'setMany');
+    await this.#call(config, 'setMany', () => config.chain.setMany(encoded, ttlMs === undefined ? {} : { expiresAt: Date.now() + ttlMs }));
   }
 
   /**
@@ -192,7 +198,7 @@ export class KeyValueStore implements AsyncDisposable {
     // A backend with coarse expiry (memcached: whole seconds) may still hold a value the
     // envelope says has expired; that key is missing, as it is for get. One extra read, only there.
     const expiredBeforeDelete = config.ttlResolutionMs > 1 && (await this.#isExpiredOnBackend(config, stored));
-    const outcome = await this.#call(config, config.chain.delete(stored, lease === undefined ? {} : { lease }), 'delete');
+    const outcome = await this.#call(config, 'delete', () => config.chain.delete(stored, lease === undefined ? {} : { lease }));
     if (outcome === 'lease-lost') {
       options.lock?.markLost();
       throw new LockTimeoutError(key);
@@ -205,7 +211,7 @@ export class KeyValueStore implements AsyncDisposable {
     const config = this.#resolved();
     const stored = this.#storedKeys(config, keys);
     if (stored.length === 0) return;
-    await this.#call(config, config.chain.deleteMany(stored), 'deleteMany');
+    await this.#call(config, 'deleteMany', () => config.chain.deleteMany(stored));
   }
 
   /**
@@ -231,7 +237,8 @@ export class KeyValueStore implements AsyncDisposable {
     try {
       result = await fn(lock);
     } catch (error) {
-      await lock.release().catch((releaseError: unknown) => reportReleaseFailure(key, releaseError));
+      // fn's own error is what the caller gets; the release failure is reported, not swallowed.
+      await lock.release().catch((releaseError: unknown) => reportGiveBackFailure(`KeyValueStore "${this.name}"`, { key }, releaseError));
       throw error;
     }
     await lock.release();
@@ -285,7 +292,16 @@ export class KeyValueStore implements AsyncDisposable {
     forgetStore(this);
     const config = this.#config;
     this.#config = undefined;
-    if (config !== undefined) await withDeadline(config.chain.close(), config.operationTimeoutMs, 'close');
+    if (config === undefined) return;
+    const held = [...this.#activeLocks];
+    this.#activeLocks.clear();
+    try {
+      // Give the leases back before the chain goes, so other processes need not wait them out.
+      await Promise.all(held.map((lock) => lock.giveBackAtClose()));
+      await withDeadline('close', config.operationTimeoutMs, () => config.chain.close(), { name: `KeyValueStore "${this.name}"` });
+    } finally {
+      config.calls.close();
+    }
   }
 
   /** Same as {@link close}; lets `await using` close the store. */
@@ -302,7 +318,13 @@ export class KeyValueStore implements AsyncDisposable {
 
   #storedKey(config: ResolvedConfig, key: unknown): string {
     assertKey(key);
-    const stored = config.mangle(key);
+    let stored: unknown;
+    try {
+      stored = config.mangle(key);
+    } catch (error) {
+      if (error instanceof LatchkeyError) throw error;
+      throw new InvalidKeyError(key, `the key mangler threw: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
     if (typeof stored !== 'string' || stored.length === 0) {
       throw new InvalidKeyError(key, `the key mangler returned ${describe(stored)}, not a non-empty string`);
     }
@@ -338,7 +360,7 @@ export class KeyValueStore implements AsyncDisposable {
   }
 
   async #isExpiredOnBackend(config: ResolvedConfig, stored: string): Promise<boolean> {
-    const bytes = await this.#call(config, config.chain.get(stored), 'delete');
+    const bytes = await this.#call(config, 'delete', () => config.chain.get(stored));
     if (bytes === undefined) return false;
     try {
       const { expiresAt } = open(bytes);
@@ -349,11 +371,8 @@ export class KeyValueStore implements AsyncDisposable {
     }
   }
 
-  #call<T>(config: ResolvedConfig, work: Promise<T>, what: string): Promise<T> {
-    if (config.backstopDataCalls) return withDeadline(work, config.operationTimeoutMs, `${this.name}.${what}`);
-    return work.catch((error: unknown) => {
-      throw wrap(error, `${this.name}.${what}`);
-    });
+  #call<T>(config: ResolvedConfig, what: string, work: () => Promise<T>): Promise<T> {
+    return config.calls.run(what, work);
   }
 }
 
@@ -369,12 +388,4 @@ function toPairs(entries: Record<string, unknown> | Iterable<readonly [string, u
     });
   }
   return Object.entries(entries);
-}
-
-function reportReleaseFailure(key: string, error: unknown): void {
-  // fn's own error is what the caller gets; the release failure is surfaced, not swallowed.
-  process.emitWarning(
-    `latchkey: releasing the lock for "${key}" after a failed callback failed too: ${error instanceof Error ? error.message : String(error)}`,
-    { code: 'LATCHKEY_RELEASE_FAILED' },
-  );
 }

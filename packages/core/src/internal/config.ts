@@ -1,4 +1,5 @@
 import type { Backend } from '../backend.js';
+import type { CallRunner } from '../backend-kit/call-runner.js';
 import type { Codec } from '../codec.js';
 import { ValidationError } from '../errors.js';
 import { optionalDuration } from './validate.js';
@@ -19,8 +20,11 @@ export interface ResolvedConfig {
   readonly maxValueBytes: number | undefined;
   /** The backend's expiry granularity; above 1 ms, deletes first check the envelope's expiry. */
   readonly ttlResolutionMs: number;
-  /** False when the backend's declared `callDeadlineMs` already bounds data calls within `operationTimeoutMs`. */
-  readonly backstopDataCalls: boolean;
+  /**
+   * Runs every backend call of the store under `operationTimeoutMs` — whatever the chain
+   * declares, since any proxy may stall — with one timer for all calls in flight.
+   */
+  readonly calls: CallRunner;
 }
 
 /** What a lock needs from its store. */
@@ -32,6 +36,8 @@ export interface LockHost {
   isClosed(): boolean;
   /** Validates and mangles a user key. @throws {InvalidKeyError} */
   storedKey(key: unknown): string;
+  /** A lock of this store became active (`true`) or let go (`false`); the store gives back the active ones at close. */
+  track(lock: { giveBackAtClose(): Promise<void> }, active: boolean): void;
 }
 
 /** Default lock lease when `lockTimeoutMs` is not configured. */

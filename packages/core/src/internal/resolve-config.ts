@@ -1,3 +1,4 @@
+import { CallRunner } from '../backend-kit/call-runner.js';
 import { hasOwnLocks, type Backend } from '../backend.js';
 import { v8Codec, type Codec } from '../codec.js';
 import { LatchkeyError, ValidationError } from '../errors.js';
@@ -64,10 +65,8 @@ export async function resolveConfig(storeName: string, backingStore: unknown, va
     let chain: Backend = base;
     for (const proxy of [...proxies].reverse()) chain = proxy.wrap(chain);
     const mangler = keyMangler === undefined ? (backend.keyMangler ?? sha1KeyMangler) : keyMangler;
-    // Size limits and expiry granularity are the storage's own (beneath the proxies); the
-    // call deadline is the head's, since a proxy may delay calls.
+    // Size limits and expiry granularity are the storage's own (beneath the proxies).
     const { maxKeyBytes, maxValueBytes, ttlResolutionMs } = base.capabilities;
-    const { callDeadlineMs } = chain.capabilities;
     return Object.freeze({
       chain,
       mangle: mangler === null ? (key: string) => key : mangler,
@@ -75,7 +74,7 @@ export async function resolveConfig(storeName: string, backingStore: unknown, va
       maxKeyBytes,
       maxValueBytes,
       ttlResolutionMs,
-      backstopDataCalls: !(typeof callDeadlineMs === 'number' && callDeadlineMs <= settings.operationTimeoutMs),
+      calls: new CallRunner({ name: `KeyValueStore "${storeName}"`, timeoutMs: settings.operationTimeoutMs }),
     });
   } catch (error) {
     if (built !== undefined) await built.close().catch(() => undefined);
