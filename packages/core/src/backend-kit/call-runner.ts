@@ -72,8 +72,6 @@ export interface Call {
   readonly settled: boolean;
   /** Throws the error that settled the call, if it has: call between steps of multi-step work. */
   check(): void;
-  /** Marks the call as sent (for work that sends only after steps of its own). */
-  markSent(): void;
 }
 
 /**
@@ -106,10 +104,6 @@ class PendingCall<T> implements Call {
 
   check(): void {
     if (this.settled) throw this.error ?? new BackendTimeoutError(`${this.what} already settled.`, 0);
-  }
-
-  markSent(): void {
-    this.sent = true;
   }
 
   abort(reason: unknown): void {
