@@ -3,9 +3,9 @@
  * address, from a description that can cross a process boundary (worker processes get a
  * {@link BackendTarget} over IPC and build their own backend from it).
  *
- * Adapters are loaded by dynamic import so the suite runs while some are still unwritten:
- * {@link adapterStatus} says whether a package exports its backend yet, and the scenarios of
- * a missing adapter skip with that reason.
+ * Adapters are loaded by dynamic import, by package name: {@link adapterStatus} says whether
+ * a package loads and exports its backend, and `requireAdapter` decides what the suite of an
+ * unusable adapter does (skip with the reason, or fail under `LATCHKEY_REQUIRE_SERVICES=1`).
  *
  * @module
  */
@@ -35,9 +35,15 @@ export interface BackendTarget {
 /** Whether an adapter package can be used yet. */
 export type AdapterStatus = { readonly ready: true } | { readonly ready: false; readonly reason: string };
 
-interface AdapterDescriptor {
+/** Where an adapter's backend class is loaded from. */
+export interface AdapterSource {
+  /** The package (or any module specifier) to import. */
   readonly packageName: string;
+  /** The export that is the backend class. */
   readonly exportName: string;
+}
+
+interface AdapterDescriptor extends AdapterSource {
   readonly options: (target: BackendTarget) => Record<string, unknown>;
 }
 
@@ -69,9 +75,9 @@ const ADAPTERS: Record<Exclude<BackendKind, 'memory'>, AdapterDescriptor> = {
 
 type BackendConstructor = new (options: Record<string, unknown>) => Backend;
 
-async function loadConstructor(kind: Exclude<BackendKind, 'memory'>): Promise<BackendConstructor | string> {
-  const adapter = ADAPTERS[kind];
-  // A computed specifier: the suite typechecks and runs while an adapter is unwritten or unbuilt.
+/** Imports `adapter`'s backend class, or says why it cannot. */
+async function loadConstructor(adapter: AdapterSource): Promise<BackendConstructor | string> {
+  // A computed specifier: the suite typechecks without the adapters' builds.
   const specifier: string = adapter.packageName;
   let module: Record<string, unknown>;
   try {
@@ -80,15 +86,19 @@ async function loadConstructor(kind: Exclude<BackendKind, 'memory'>): Promise<Ba
     return `${adapter.packageName} cannot be loaded: ${error instanceof Error ? error.message : String(error)}`;
   }
   const constructor = module[adapter.exportName];
-  if (typeof constructor !== 'function') return `${adapter.packageName} does not export ${adapter.exportName} yet`;
+  if (typeof constructor !== 'function') return `${adapter.packageName} does not export ${adapter.exportName}`;
   return constructor as BackendConstructor;
 }
 
-/** Whether `kind`'s adapter package exports its backend class (memory always does). */
-export async function adapterStatus(kind: BackendKind): Promise<AdapterStatus> {
-  if (kind === 'memory') return { ready: true };
-  const loaded = await loadConstructor(kind);
+/** Whether `adapter`'s module loads and exports its backend class; if not, why. */
+export async function adapterSourceStatus(adapter: AdapterSource): Promise<AdapterStatus> {
+  const loaded = await loadConstructor(adapter);
   return typeof loaded === 'string' ? { ready: false, reason: loaded } : { ready: true };
+}
+
+/** Whether `kind`'s adapter package loads and exports its backend class (memory always does). */
+export async function adapterStatus(kind: BackendKind): Promise<AdapterStatus> {
+  return kind === 'memory' ? { ready: true } : adapterSourceStatus(ADAPTERS[kind]);
 }
 
 /**
@@ -97,7 +107,7 @@ export async function adapterStatus(kind: BackendKind): Promise<AdapterStatus> {
  */
 export async function createBackend(target: BackendTarget): Promise<Backend> {
   if (target.kind === 'memory') return new MemoryBackend();
-  const loaded = await loadConstructor(target.kind);
+  const loaded = await loadConstructor(ADAPTERS[target.kind]);
   if (typeof loaded === 'string') throw new Error(loaded);
   return new loaded(ADAPTERS[target.kind].options(target));
 }

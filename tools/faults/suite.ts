@@ -6,12 +6,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { BackendCapabilities } from '@latchkey/core';
-import { afterAll, beforeAll, describe, it } from 'vitest';
+import { afterAll, beforeAll, describe } from 'vitest';
 import { requireService } from '@latchkey/test-servers';
 import { adapterStatus, type BackendKind, type BackendTarget } from './backends.js';
 import { Cluster } from './cluster.js';
 import type { SuiteContext } from './context.js';
 import { profileFor } from './profiles.js';
+import { requireAdapter } from './require-adapter.js';
 import { defineAbortTests } from './scenarios/abort.js';
 import { defineBadInputTests } from './scenarios/bad-input.js';
 import { defineContentionTests } from './scenarios/contention.js';
@@ -41,19 +42,15 @@ export interface ServiceInfo {
 }
 
 /**
- * Registers the fault suite of `kind`. Skips (printing why) when the adapter package does
- * not export its backend yet; when its server is missing it skips too, or fails under
- * `LATCHKEY_REQUIRE_SERVICES=1`.
+ * Registers the fault suite of `kind`. When the adapter package cannot be loaded or does not
+ * export its backend, or its server is missing, the suite skips (printing why), or under
+ * `LATCHKEY_REQUIRE_SERVICES=1` fails: this throws, and so does the test file.
  */
 export async function describeBackendFaults(kind: BackendKind, service: ServiceInfo): Promise<void> {
   const suiteName = `${kind} faults`;
-  const status = await adapterStatus(kind);
-  if (!status.ready) {
-    console.warn(`skipping ${suiteName}: ${status.reason}`);
-    it.todo(`${suiteName}: ${status.reason}`);
-    return;
-  }
-  const runs = kind === 'memory' || requireService(suiteName, service.address, service.unavailable);
+  const runs =
+    requireAdapter(suiteName, await adapterStatus(kind)) &&
+    (kind === 'memory' || requireService(suiteName, service.address, service.unavailable));
   describe.runIf(runs)(suiteName, () => {
     const address = kind === 'memory' ? '' : (service.address ?? '');
     const runId = randomUUID().slice(0, 8);
