@@ -54,3 +54,16 @@ function isUnreachable(error: unknown, message: string): boolean {
   const word = message.split(' ', 1)[0] ?? '';
   return UNAVAILABLE_REPLIES.includes(word);
 }
+
+/** ioredis' refusals of a command it did not write (no offline queue): the command never reached Redis. */
+const NOT_WRITTEN_MESSAGES = ["Stream isn't writeable", "Cluster isn't ready"];
+
+/**
+ * True when `error` (or the driver error it wraps) proves the command was never written, so it
+ * cannot have run: nothing needs undoing.
+ */
+export function neverWritten(error: unknown): boolean {
+  const driverError = error instanceof LatchkeyError ? error.cause : error;
+  const message = driverError instanceof Error ? driverError.message : '';
+  return NOT_WRITTEN_MESSAGES.some((fragment) => message.startsWith(fragment));
+}

@@ -10,6 +10,7 @@ import {
 } from '@latchkey/core';
 import { subscriberFactory } from './clients.js';
 import type { RedisClient } from './connection-gate.js';
+import { neverWritten } from './errors.js';
 import { fenceKeyOf, lockKeyOf, type KeyLayout } from './key-layout.js';
 import { ReleaseListener } from './release-listener.js';
 import { ACQUIRE, EXTEND, RELEASE, runScript } from './scripts.js';
@@ -82,7 +83,7 @@ export class RedisLocks implements LockProtocol {
       });
     } catch (error) {
       // The script may have run although its answer was lost: let go of what it may have taken.
-      if (sent) this.#giveBack({ key, token, fencingToken: 0n });
+      if (sent && !neverWritten(error)) this.#giveBack({ key, token, fencingToken: 0n });
       throw error;
     }
     const [won, value] = reply as [unknown, unknown];

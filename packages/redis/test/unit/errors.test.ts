@@ -1,6 +1,6 @@
 import { BackendError, BackendTimeoutError, BackendUnavailableError, NotFoundError, type CallInfo } from '@latchkey/core';
 import { describe, expect, it } from 'vitest';
-import { toLatchkeyError } from '../../src/internal/errors.js';
+import { neverWritten, toLatchkeyError } from '../../src/internal/errors.js';
 
 function call(what: string, timeoutMs: number): CallInfo {
   return { backend: 'RedisBackend', what, sent: true, timeoutMs };
@@ -55,5 +55,20 @@ describe('toLatchkeyError', () => {
   it('passes latchkey errors through', () => {
     const error = new NotFoundError('k');
     expect(toLatchkeyError(error, call('get', 1))).toBe(error);
+  });
+});
+
+describe('neverWritten', () => {
+  it("recognises ioredis' refusals to queue a command offline, wrapped or not", () => {
+    const refused = new Error("Stream isn't writeable and enableOfflineQueue options is false");
+    expect(neverWritten(refused)).toBe(true);
+    expect(neverWritten(toLatchkeyError(refused, call('acquireLock', 1)))).toBe(true);
+    expect(neverWritten(new Error("Cluster isn't ready and enableOfflineQueue options is false"))).toBe(true);
+  });
+
+  it('leaves every other failure as possibly run', () => {
+    expect(neverWritten(new BackendTimeoutError('no answer', 1))).toBe(false);
+    expect(neverWritten(toLatchkeyError(new Error('Connection is closed.'), call('acquireLock', 1)))).toBe(false);
+    expect(neverWritten(named('MaxRetriesPerRequestError', 'Reached the max retries per request limit'))).toBe(false);
   });
 });
