@@ -161,7 +161,7 @@ export class RedisBackend implements Backend {
       if (lease === undefined) {
         const bytes = toBuffer(value, this.#mustCopy());
         return this.#calls.run('set', async (): Promise<WriteOutcome> => {
-          await (ttl === '' ? client.set(dataKey, bytes) : client.set(dataKey, bytes, 'PX', ttl));
+          await (ttl === '' ? client.set(dataKey, bytes) : ttl === EXPIRED ? client.del(dataKey) : client.set(dataKey, bytes, 'PX', ttl));
           return 'written';
         });
       }
@@ -191,7 +191,11 @@ export class RedisBackend implements Backend {
       const write = (pipeline: ChainableCommander, index: number): unknown => {
         const dataKey = dataKeys[index] as string;
         const value = values[index] as Buffer;
-        return ttl === '' ? pipeline.set(dataKey, value) : pipeline.set(dataKey, value, 'PX', ttl);
+        return ttl === ''
+          ? pipeline.set(dataKey, value)
+          : ttl === EXPIRED
+            ? pipeline.del(dataKey)
+            : pipeline.set(dataKey, value, 'PX', ttl);
       };
       const client = this.#client;
       if (!isCluster(client)) {
@@ -349,12 +353,14 @@ function toBuffer(value: StoredValue, copy: boolean): Buffer {
   return Buffer.isBuffer(value) ? value : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
 }
 
+/** {@link ttlArg} of an expiry already past: the write deletes the key instead, leaving nothing readable. */
+const EXPIRED = '0';
+
 /**
- * The `PX` argument for an absolute expiry: the time left, rounded up, at least 1 ms
- * (an already past expiry still stores the value, for at most a millisecond; the store
- * filters it anyway). `''` for no expiry. Relative, so the server's clock does not matter.
+ * The `PX` argument for an absolute expiry: the time left, rounded up; {@link EXPIRED} when
+ * none is left; `''` for no expiry. Relative, so the server's clock does not matter.
  */
 function ttlArg(expiresAt: number | undefined): string {
   if (expiresAt === undefined || expiresAt === Infinity) return '';
-  return String(Math.max(1, Math.ceil(expiresAt - Date.now())));
+  return String(Math.max(0, Math.ceil(expiresAt - Date.now())));
 }

@@ -65,18 +65,21 @@ return 0`,
 );
 
 /**
- * Lease-checked write. KEYS: data, lock. ARGV: token, value, ttlMs ('': never expires).
- * Returns 1 when written, 0 when the token no longer holds the lock (nothing written).
+ * Lease-checked write. KEYS: data, lock. ARGV: token, value, ttlMs ('': never expires; '0':
+ * expired already, so the key is deleted). Returns 1 when written, 0 when the token no longer
+ * holds the lock (nothing written).
  */
 export const LOCKED_SET = script(
   2,
   `if redis.call('GET', KEYS[2]) ~= ARGV[1] then
   return 0
 end
-if ARGV[3] ~= '' then
+if ARGV[3] == '' then
+  redis.call('SET', KEYS[1], ARGV[2])
+elseif tonumber(ARGV[3]) > 0 then
   redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
 else
-  redis.call('SET', KEYS[1], ARGV[2])
+  redis.call('DEL', KEYS[1])
 end
 return 1`,
 );

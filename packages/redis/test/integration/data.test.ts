@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Lease } from '@latchkey/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import { clusterSlot } from '../../src/internal/cluster-slot.js';
 import { availableTargets, closeAll, commandCalls, sleep } from '../support/targets.js';
@@ -77,14 +78,20 @@ describe.each(availableTargets('RedisBackend data'))('RedisBackend data on $name
       expect(await backend.get('k')).toBeUndefined();
     });
 
-    it('never turns a past expiry into "no expiry"', async () => {
+    it('deletes the key for a past expiry, in set, locked set and setMany alike (never "no expiry")', async () => {
       const prefix = unique();
       const backend = target.create({ keyPrefix: prefix });
       const admin = target.admin();
-      await backend.set('k', bytes('v'), { expiresAt: Date.now() - 1_000 });
-      expect(await admin.pttl(`${prefix}{k}`)).not.toBe(-1);
-      await sleep(5);
-      expect(await backend.get('k')).toBeUndefined();
+      const past = Date.now() - 1_000;
+      for (const key of ['plain', 'locked', 'batch']) await backend.set(key, bytes('earlier'));
+      expect(await backend.set('plain', bytes('v'), { expiresAt: past })).toBe('written');
+      const lease = (await backend.acquireLock('locked', { leaseMs: 5_000, waitMs: 0 })) as Lease;
+      expect(await backend.set('locked', bytes('v'), { lease, expiresAt: past })).toBe('written');
+      await backend.setMany([['batch', bytes('v')]], { expiresAt: past });
+      for (const key of ['plain', 'locked', 'batch']) {
+        expect(await backend.get(key), key).toBeUndefined();
+        expect(await admin.exists(`${prefix}{${key}}`), key).toBe(0);
+      }
     });
 
     it('removes an expiry when a value is written again without one', async () => {
