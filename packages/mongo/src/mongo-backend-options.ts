@@ -1,5 +1,5 @@
 import { MongoClient, type MongoClientOptions } from 'mongodb';
-import { ValidationError } from '@latchkey/core';
+import { MAX_TIMER_MS, ValidationError } from '@latchkey/core';
 
 /** Options of {@link MongoBackend}. Give exactly one of `url` and `client`. */
 export interface MongoBackendOptions {
@@ -75,7 +75,6 @@ const KNOWN = new Set([
   'documentTtlIndex',
   'lockPollIntervalMs',
 ]);
-const MAX_TIMER_MS = 2_147_483_647;
 // Characters MongoDB refuses in database names on any platform.
 const BAD_DB_NAME_CHARS = /[/\\. "$*<>:|?\0]/;
 
@@ -168,7 +167,7 @@ function checkDuration(name: string, value: unknown): number | undefined {
   return value;
 }
 
-/** The seed's options that travel in clientOptions, checked up front with clear messages. */
+/** The options Keystone's MongoDB backend had that travel in clientOptions, checked up front with clear messages. */
 function checkClientOptions(value: unknown): MongoClientOptions {
   if (value === undefined) return {};
   if (typeof value !== 'object' || value === null || Array.isArray(value))

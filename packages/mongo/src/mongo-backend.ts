@@ -1,33 +1,38 @@
-import { randomUUID } from 'node:crypto';
 import type { AnyBulkWriteOperation, Collection } from 'mongodb';
 import {
-  ValidationError,
+  BackendClosedError,
+  BackendTimeoutError,
+  BackendUnavailableError,
+  CallRunner,
+  LockWaiters,
+  backoffRetry,
+  checkAcquireOptions,
+  checkDuration,
+  checkLease,
+  checkStoredValue,
   type AcquireLockOptions,
   type Backend,
   type BackendBatchWriteOptions,
   type BackendCapabilities,
   type BackendDeleteOptions,
   type BackendWriteOptions,
+  type Call,
   type DeleteOutcome,
   type Lease,
   type StoredValue,
   type WriteOutcome,
 } from '@latchkey/core';
-import { withDeadline } from './internal/deadline.js';
 import {
   CLEAR_VALUE,
   FENCED,
   FIELD,
   MAX_KEY_BYTES,
   MAX_VALUE_BYTES,
-  NEVER,
-  ONE,
   UNFENCED,
+  checkEntries,
   checkKey,
-  checkValue,
+  checkKeys,
   chunkByBytes,
-  fenceOf,
-  freeLockFilter,
   idFilter,
   idsFilter,
   isLive,
@@ -37,8 +42,7 @@ import {
   valueUpdate,
 } from './internal/document.js';
 import { NOT_IMPLEMENTED, errorCodes, isDuplicateKey, toLatchkeyError } from './internal/errors.js';
-import { MongoLease, checkLease } from './internal/lease.js';
-import { LockWaitQueue } from './internal/lock-wait-queue.js';
+import { MongoLocks } from './internal/locks.js';
 import {
   MIN_LOCK_POLL_INTERVAL_MS,
   resolveMongoOptions,
@@ -48,6 +52,8 @@ import {
 
 /** Name of the TTL index {@link MongoBackend} creates on the expiry field. */
 export const TTL_INDEX_NAME = 'latchkey_exp_ttl';
+
+const NAME = 'MongoBackend';
 
 const CAPABILITIES: BackendCapabilities = Object.freeze({
   lockScope: 'distributed',
@@ -89,9 +95,11 @@ export class MongoBackend implements Backend {
 
   readonly #options: ResolvedMongoOptions;
   readonly #collection: Collection;
-  readonly #waiters: LockWaitQueue;
+  readonly #calls: CallRunner;
+  readonly #protocol: MongoLocks;
+  readonly #locks: LockWaiters;
   #ttlIndex: Promise<void> | undefined;
-  #closed = false;
+  #closing: Promise<void> | undefined;
 
   /**
    * Validates `options` and, given a `url`, builds the client (it connects on first use).
@@ -99,11 +107,15 @@ export class MongoBackend implements Backend {
    */
   constructor(options: MongoBackendOptions) {
     this.#options = resolveMongoOptions(options);
-    this.capabilities = Object.freeze({ ...CAPABILITIES, callDeadlineMs: this.#options.operationTimeoutMs });
-    this.#collection = this.#options.client.db(this.#options.dbName).collection(this.#options.collection);
-    this.#waiters = new LockWaitQueue((lease) => this.#release(lease), {
-      minMs: Math.min(MIN_LOCK_POLL_INTERVAL_MS, this.#options.lockPollIntervalMs),
-      maxMs: this.#options.lockPollIntervalMs,
+    const { client, operationTimeoutMs, lockPollIntervalMs } = this.#options;
+    this.capabilities = Object.freeze({ ...CAPABILITIES, callDeadlineMs: operationTimeoutMs });
+    this.#collection = client.db(this.#options.dbName).collection(this.#options.collection);
+    this.#calls = new CallRunner({ name: NAME, timeoutMs: operationTimeoutMs, mapError: toLatchkeyError });
+    this.#protocol = new MongoLocks(NAME, this.#collection, this.#calls);
+    this.#locks = new LockWaiters({
+      name: NAME,
+      protocol: this.#protocol,
+      retry: backoffRetry({ minMs: Math.min(MIN_LOCK_POLL_INTERVAL_MS, lockPollIntervalMs), maxMs: lockPollIntervalMs }),
     });
   }
 
@@ -116,75 +128,62 @@ export class MongoBackend implements Backend {
    * The live value of `key`, or `undefined` when it is missing, expired or only holds a lock.
    * @throws {InvalidKeyError} for a key it cannot store (before any I/O).
    * @throws {BackendUnavailableError | BackendTimeoutError | BackendError} when the server fails.
+   * @throws {BackendClosedError} after {@link close}.
    */
   get(key: string): Promise<StoredValue | undefined> {
-    return this.#run('get', (signal) => {
+    return this.#run(
+      'get',
+      () => checkKey(key),
       // Look up by _id alone and check expiry here (the same rule as liveValueFilter): one
       // indexed lookup on every server, with nothing for the query planner to get wrong.
-      return this.#collection
-        .findOne(idFilter(key), { projection: { [FIELD.value]: 1, [FIELD.expiresAt]: 1, [FIELD.id]: 0 }, signal })
-        .then((doc) => (doc !== null && isLive(doc, Date.now()) ? valueBytes(doc[FIELD.value]) : undefined));
-    });
+      (_, call) =>
+        this.#collection
+          .findOne(idFilter(key), { projection: { [FIELD.value]: 1, [FIELD.expiresAt]: 1, [FIELD.id]: 0 }, signal: call.signal })
+          .then((doc) => (doc !== null && isLive(doc, Date.now()) ? valueBytes(doc[FIELD.value]) : undefined)),
+    );
   }
 
   /** The live values of `keys` in input order (one `find`); duplicates get separate buffers. */
   getMany(keys: readonly string[]): Promise<(StoredValue | undefined)[]> {
-    return this.#run('getMany', async (signal) => {
-      if (!Array.isArray(keys)) throw new ValidationError('MongoBackend.getMany: keys must be an array.');
-      keys.forEach(checkKey);
-      if (keys.length === 0) return [];
-      const unique = [...new Set(keys)];
-      const now = new Date();
-      const found = new Map<string, Uint8Array>();
-      for (const chunk of chunkByBytes(unique, MAX_BATCH_KEY_BYTES)) {
-        // One more than can match: the server sees the cursor is exhausted and closes it in
-        // the first reply, so no getMore round trip follows.
-        const docs = await this.#collection
-          .find(idsFilter(chunk), { projection: { [FIELD.value]: 1, [FIELD.expiresAt]: 1 }, batchSize: chunk.length + 1, signal })
-          .toArray();
-        for (const doc of docs) {
-          // Expiry checked here, as in get: the server only looks documents up by _id.
-          if (!isLive(doc, now.getTime())) continue;
-          const id: unknown = doc[FIELD.id];
-          const bytes = valueBytes(doc[FIELD.value]);
-          if (typeof id === 'string' && bytes !== undefined) found.set(id, bytes);
-        }
-      }
-      const handedOut = new Set<Uint8Array>();
-      return keys.map((key) => {
-        const bytes = found.get(key);
-        if (bytes === undefined) return undefined;
-        // A duplicate key gets its own copy: callers may change the buffers they get. (Not
-        // bytes.slice(): on a Buffer that is a view, not a copy.)
-        if (handedOut.has(bytes)) return new Uint8Array(bytes);
-        handedOut.add(bytes);
-        return bytes;
-      });
-    });
+    return this.#guard(
+      'getMany',
+      () => {
+        checkKeys(keys);
+        return keys.slice();
+      },
+      // An empty batch resolves without I/O (not even a connect).
+      (copy) => (copy.length === 0 ? Promise.resolve([]) : this.#calls.run('getMany', (call) => this.#getMany(copy, call))),
+    );
   }
 
   /**
    * Stores `value` (an upsert), or with `options.lease` only while that lease holds the key on
    * the server (`'lease-lost'` otherwise, nothing written).
    * @throws {ValueTooLargeError} for a value over `maxValueBytes` (before any I/O).
+   * @throws {ValidationError} for a malformed `options.lease`.
    */
   set(key: string, value: StoredValue, options: BackendWriteOptions = {}): Promise<WriteOutcome> {
-    return this.#run('set', async () => {
-      checkKey(key);
-      checkValue(key, value);
-      const update = valueUpdate(value, options.expiresAt);
-      const { lease } = options;
-      this.#ensureTtlIndex();
-      if (lease !== undefined) {
-        checkLease(lease);
-        if (lease.key !== key) return 'lease-lost';
-        const result = await this.#collection.updateOne(leaseFilter(key, lease.token, new Date()), update);
-        return result.matchedCount === 1 ? 'written' : 'lease-lost';
-      }
-      const upsert = { ...update, $setOnInsert: { [FIELD.purgeable]: true } };
-      await retryDuplicateKey(() => this.#collection.updateOne(idFilter(key), upsert, { upsert: true }));
-      return 'written';
-    });
+    const { lease } = options;
+    return this.#run(
+      'set',
+      () => {
+        checkKey(key);
+        checkStoredValue(value, MAX_VALUE_BYTES, key);
+        if (lease !== undefined) checkLease(lease);
+        return valueUpdate(value, options.expiresAt);
+      },
+      async (update) => {
+        if (lease !== undefined && lease.key !== key) return 'lease-lost';
+        this.#ensureTtlIndex();
+        if (lease !== undefined) {
+          const result = await this.#collection.updateOne(leaseFilter(key, lease.token, new Date()), update);
+          return result.matchedCount === 1 ? 'written' : 'lease-lost';
+        }
+        const upsert = { ...update, $setOnInsert: { [FIELD.purgeable]: true } };
+        await retryDuplicateKey(() => this.#collection.updateOne(idFilter(key), upsert, { upsert: true }));
+        return 'written';
+      },
+    );
   }
 
   /**
@@ -193,27 +192,32 @@ export class MongoBackend implements Backend {
    * lets a sharded cluster apply them in parallel. Not atomic as a whole (nor on any backend).
    */
   setMany(entries: readonly (readonly [string, StoredValue])[], options: BackendBatchWriteOptions = {}): Promise<void> {
-    return this.#run('setMany', async () => {
-      if (!Array.isArray(entries)) throw new ValidationError('MongoBackend.setMany: entries must be an array of [key, value] pairs.');
-      const last = new Map<string, Uint8Array>();
-      for (const [key, value] of entries) {
-        checkKey(key);
-        checkValue(key, value);
-        last.delete(key);
-        last.set(key, value);
-      }
-      if (last.size === 0) return;
-      this.#ensureTtlIndex();
-      const operations: AnyBulkWriteOperation[] = [...last].map(([key, value]) => ({
-        updateOne: {
-          filter: idFilter(key),
-          update: { ...valueUpdate(value, options.expiresAt), $setOnInsert: { [FIELD.purgeable]: true } },
-          upsert: true,
-        },
-      }));
-      // Upserts are idempotent, so a batch that lost an insert race is simply sent again.
-      await retryDuplicateKey(() => this.#collection.bulkWrite(operations, { ordered: false }));
-    });
+    return this.#guard(
+      'setMany',
+      () => {
+        checkEntries(entries);
+        const last = new Map<string, Uint8Array>();
+        for (const [key, value] of entries) {
+          last.delete(key);
+          last.set(key, value);
+        }
+        return [...last].map(([key, value]): AnyBulkWriteOperation => ({
+          updateOne: {
+            filter: idFilter(key),
+            update: { ...valueUpdate(value, options.expiresAt), $setOnInsert: { [FIELD.purgeable]: true } },
+            upsert: true,
+          },
+        }));
+      },
+      (operations) =>
+        operations.length === 0
+          ? Promise.resolve()
+          : this.#calls.run('setMany', async () => {
+              this.#ensureTtlIndex();
+              // Upserts are idempotent, so a batch that lost an insert race is simply sent again.
+              await retryDuplicateKey(() => this.#collection.bulkWrite(operations, { ordered: false }));
+            }),
+    );
   }
 
   /**
@@ -222,90 +226,87 @@ export class MongoBackend implements Backend {
    * order matters: a fence never disappears, so a document that gained one between the two
    * steps is still cleared by the second. With a lease: one `findOneAndUpdate` that clears
    * the value only while the lease holds.
+   * @throws {ValidationError} for a malformed `options.lease`.
    */
   delete(key: string, options: BackendDeleteOptions = {}): Promise<DeleteOutcome> {
-    return this.#run('delete', async () => {
-      checkKey(key);
-      const { lease } = options;
-      const now = new Date();
-      if (lease !== undefined) {
-        checkLease(lease);
-        if (lease.key !== key) return 'lease-lost';
-        const before = await this.#collection.findOneAndUpdate(leaseFilter(key, lease.token, now), CLEAR_VALUE, {
-          returnDocument: 'before',
-        });
-        if (before === null) return 'lease-lost';
-        return isLive(before, now.getTime()) ? 'deleted' : 'missing';
-      }
-      const live = { ...idFilter(key), ...liveValueFilter(now) };
-      const result = await this.#collection.bulkWrite(
-        [{ deleteOne: { filter: { ...live, ...UNFENCED } } }, { updateOne: { filter: live, update: CLEAR_VALUE } }],
-        { ordered: true },
-      );
-      return result.deletedCount + result.matchedCount > 0 ? 'deleted' : 'missing';
-    });
+    const { lease } = options;
+    return this.#run(
+      'delete',
+      () => {
+        checkKey(key);
+        if (lease !== undefined) checkLease(lease);
+      },
+      async () => {
+        const now = new Date();
+        if (lease !== undefined) {
+          if (lease.key !== key) return 'lease-lost';
+          const before = await this.#collection.findOneAndUpdate(leaseFilter(key, lease.token, now), CLEAR_VALUE, {
+            returnDocument: 'before',
+          });
+          if (before === null) return 'lease-lost';
+          return isLive(before, now.getTime()) ? 'deleted' : 'missing';
+        }
+        const live = { ...idFilter(key), ...liveValueFilter(now) };
+        const result = await this.#collection.bulkWrite(
+          [{ deleteOne: { filter: { ...live, ...UNFENCED } } }, { updateOne: { filter: live, update: CLEAR_VALUE } }],
+          { ordered: true },
+        );
+        return result.deletedCount + result.matchedCount > 0 ? 'deleted' : 'missing';
+      },
+    );
   }
 
   /** One ordered bulk write per key chunk, with the same two steps as {@link delete}. */
   deleteMany(keys: readonly string[]): Promise<void> {
-    return this.#run('deleteMany', async () => {
-      if (!Array.isArray(keys)) throw new ValidationError('MongoBackend.deleteMany: keys must be an array.');
-      keys.forEach(checkKey);
-      for (const chunk of chunkByBytes([...new Set(keys)], MAX_BATCH_KEY_BYTES)) {
-        const ids = idsFilter(chunk);
-        await this.#collection.bulkWrite(
-          [
-            { deleteMany: { filter: { ...ids, ...UNFENCED } } },
-            { updateMany: { filter: { ...ids, ...FENCED, [FIELD.value]: { $exists: true } }, update: CLEAR_VALUE } },
-          ],
-          { ordered: true },
-        );
-      }
-    });
+    return this.#guard(
+      'deleteMany',
+      () => {
+        checkKeys(keys);
+        return keys.slice();
+      },
+      (copy) => (copy.length === 0 ? Promise.resolve() : this.#calls.run('deleteMany', (call) => this.#deleteMany(copy, call))),
+    );
   }
 
   /**
    * Takes the lease on `key`. Waiters of this process queue in arrival order and only the
    * first one polls the server (see {@link MongoBackendOptions.lockPollIntervalMs}).
+   * @throws {BackendClosedError} after {@link close}, or when close ends the wait.
    */
   acquireLock(key: string, options: AcquireLockOptions): Promise<Lease | undefined> {
-    try {
-      this.#assertOpen();
-      checkKey(key);
-      const { leaseMs, waitMs, signal } = options;
-      if (!Number.isFinite(leaseMs) || leaseMs < 0 || typeof waitMs !== 'number' || !(waitMs >= 0)) {
-        throw new ValidationError('MongoBackend.acquireLock: leaseMs must be a finite number >= 0 and waitMs a number >= 0.');
-      }
-      return this.#waiters.wait(key, () => this.#tryAcquire(key, leaseMs), waitMs, signal);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.#guard(
+      'acquireLock',
+      () => {
+        checkKey(key);
+        checkAcquireOptions(options);
+      },
+      () => this.#locks.acquire(key, options),
+    );
   }
 
   /**
    * Removes the lock if `lease`'s token still owns it; `true` when the lease was still live.
    * Never touches a lock another holder took over. Wakes this process's next waiter.
+   * @throws {ValidationError} for a malformed lease.
    */
   releaseLock(lease: Lease): Promise<boolean> {
-    if (this.#closed) return Promise.reject(closedError());
-    return this.#release(lease);
+    return this.#guard(
+      'releaseLock',
+      () => checkLease(lease),
+      () => this.#locks.release(lease),
+    );
   }
 
   /** Renews `lease` for `leaseMs` from now (`0`: never lapses) while it still holds; `false` otherwise. */
   extendLock(lease: Lease, leaseMs: number): Promise<boolean> {
-    return this.#run('extendLock', async () => {
-      checkLease(lease);
-      if (!Number.isFinite(leaseMs) || leaseMs < 0)
-        throw new ValidationError('MongoBackend.extendLock: leaseMs must be a finite number >= 0.');
-      const now = Date.now();
-      const expiresAt = leaseMs === 0 ? NEVER : new Date(now + leaseMs);
-      const result = await this.#collection.updateOne(leaseFilter(lease.key, lease.token, new Date(now)), {
-        $set: { [FIELD.lockExpiresAt]: expiresAt },
-      });
-      if (result.matchedCount === 0) return false;
-      if (lease instanceof MongoLease) lease.expiresAt = leaseMs === 0 ? Infinity : expiresAt.getTime();
-      return true;
-    });
+    return this.#guard(
+      'extendLock',
+      () => {
+        checkLease(lease);
+        checkDuration('leaseMs', leaseMs);
+      },
+      () => this.#locks.extend(lease, leaseMs),
+    );
   }
 
   /**
@@ -315,7 +316,7 @@ export class MongoBackend implements Backend {
    * @returns How many documents were deleted or cleared.
    */
   purgeExpired(): Promise<number> {
-    return this.#run('purgeExpired', async () => {
+    return this.#run('purgeExpired', noop, async () => {
       const expired = { [FIELD.expiresAt]: { $lte: new Date() } };
       const result = await this.#collection.bulkWrite(
         [
@@ -329,93 +330,112 @@ export class MongoBackend implements Backend {
   }
 
   /**
-   * Rejects waiting lock calls, and closes the client if this backend built it (a given
-   * client stays open). Idempotent.
+   * Rejects waiting lock calls with `BackendClosedError`, gives back every lease this process
+   * holds, and then closes the client if this backend built it (a given client stays open).
+   * Every call made after close started rejects with `BackendClosedError`. Idempotent.
    */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#waiters.close(closedError());
-    const { ownsClient, client, operationTimeoutMs } = this.#options;
-    // Tries still on their way settle within the deadline; a lease they win is given back
-    // before the client goes.
-    await Promise.all([this.#waiters.drain(), this.#ttlIndex]);
-    if (ownsClient) await withDeadline('MongoBackend.close', operationTimeoutMs, () => client.close());
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
   }
 
-  /** Owner-checked release; also used to give back leases won after close (see {@link close}). */
-  #release(lease: Lease): Promise<boolean> {
-    return withDeadline('MongoBackend.releaseLock', this.#options.operationTimeoutMs, async () => {
-      checkLease(lease);
-      try {
-        const result = await this.#collection.updateOne(
-          { ...idFilter(lease.key), [FIELD.lockToken]: { $eq: lease.token } },
-          { $unset: { [FIELD.lock]: '' } },
-        );
-        if (result.matchedCount === 0) return false;
-        return lease instanceof MongoLease ? Date.now() < lease.expiresAt : true;
-      } finally {
-        this.#waiters.notifyReleased(lease.key);
+  async #close(): Promise<void> {
+    await Promise.all([this.#locks.close(), this.#ttlIndex]);
+    await this.#protocol.settled();
+    this.#calls.close();
+    const { ownsClient, client } = this.#options;
+    if (ownsClient) await this.#calls.run('close', () => client.close(), { evenIfClosed: true });
+  }
+
+  /**
+   * Refuses calls after close (nothing sent) and bad input (before any I/O), then starts the
+   * call with what `prepare` made of its arguments (at once: the caller may reuse them).
+   */
+  #guard<P, T>(what: string, prepare: () => P, start: (prepared: P) => Promise<T>): Promise<T> {
+    let prepared: P;
+    try {
+      if (this.#locks.closed) throw new BackendClosedError(`${NAME} is closed: ${what} was not sent.`);
+      prepared = prepare();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return start(prepared);
+  }
+
+  /** {@link #guard}, then `work` under the call deadline. */
+  #run<P, T>(what: string, prepare: () => P, work: (prepared: P, call: Call) => Promise<T>): Promise<T> {
+    return this.#guard(what, prepare, (prepared) => this.#calls.run(what, (call) => work(prepared, call)));
+  }
+
+  async #getMany(keys: readonly string[], call: Call): Promise<(StoredValue | undefined)[]> {
+    const now = Date.now();
+    const found = new Map<string, Uint8Array>();
+    for (const chunk of chunkByBytes([...new Set(keys)], MAX_BATCH_KEY_BYTES)) {
+      call.check();
+      // One more than can match: the server sees the cursor is exhausted and closes it in
+      // the first reply, so no getMore round trip follows.
+      const docs = await this.#collection
+        .find(idsFilter(chunk), {
+          projection: { [FIELD.value]: 1, [FIELD.expiresAt]: 1 },
+          batchSize: chunk.length + 1,
+          signal: call.signal,
+        })
+        .toArray();
+      for (const doc of docs) {
+        // Expiry checked here, as in get: the server only looks documents up by _id.
+        if (!isLive(doc, now)) continue;
+        const id: unknown = doc[FIELD.id];
+        const bytes = valueBytes(doc[FIELD.value]);
+        if (typeof id === 'string' && bytes !== undefined) found.set(id, bytes);
       }
+    }
+    const handedOut = new Set<Uint8Array>();
+    return keys.map((key) => {
+      const bytes = found.get(key);
+      if (bytes === undefined) return undefined;
+      // A duplicate key gets its own copy: callers may change the buffers they get. (Not
+      // bytes.slice(): on a Buffer that is a view, not a copy.)
+      if (handedOut.has(bytes)) return new Uint8Array(bytes);
+      handedOut.add(bytes);
+      return bytes;
     });
   }
 
-  #tryAcquire(key: string, leaseMs: number): Promise<Lease | undefined> {
-    // One deadline for the whole attempt, retry included: the call must settle within
-    // operationTimeoutMs, not once per round.
-    return this.#run('acquireLock', async () => {
-      // A duplicate-key error means the document exists and its lock was not free when we
-      // looked — or it was created between our match and our insert. One more try tells apart.
-      for (let round = 0; round < 2; round++) {
-        const token = randomUUID();
-        const acquiredAt = performance.now();
-        const now = Date.now();
-        const expiresAt = leaseMs === 0 ? NEVER : new Date(now + leaseMs);
-        try {
-          const doc = await this.#collection.findOneAndUpdate(
-            freeLockFilter(key, new Date(now)),
-            { $set: { [FIELD.lock]: { token, expiresAt } }, $inc: { [FIELD.fence]: ONE }, $unset: { [FIELD.purgeable]: '' } },
-            { upsert: true, returnDocument: 'after', useBigInt64: true },
-          );
-          if (doc !== null) return new MongoLease(key, token, fenceOf(doc), acquiredAt, leaseMs === 0 ? Infinity : expiresAt.getTime());
-        } catch (error) {
-          if (!isDuplicateKey(error)) throw error;
-        }
-      }
-      return undefined;
-    });
-  }
-
-  /** Runs one call: refuses after close, bounds it with the deadline, maps driver errors. */
-  #run<T>(what: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    if (this.#closed) return Promise.reject(closedError());
-    return withDeadline(`MongoBackend.${what}`, this.#options.operationTimeoutMs, work);
+  async #deleteMany(keys: readonly string[], call: Call): Promise<void> {
+    for (const chunk of chunkByBytes([...new Set(keys)], MAX_BATCH_KEY_BYTES)) {
+      call.check();
+      const ids = idsFilter(chunk);
+      await this.#collection.bulkWrite(
+        [
+          { deleteMany: { filter: { ...ids, ...UNFENCED } } },
+          { updateMany: { filter: { ...ids, ...FENCED, [FIELD.value]: { $exists: true } }, update: CLEAR_VALUE } },
+        ],
+        { ordered: true },
+      );
+    }
   }
 
   /** Starts creating the TTL index with the first data write (not awaited by it). */
   #ensureTtlIndex(): void {
     if (!this.#options.documentTtlIndex || this.#ttlIndex !== undefined) return;
-    this.#ttlIndex = withDeadline('MongoBackend.createIndex', this.#options.operationTimeoutMs, () =>
-      this.#collection.createIndex(
-        { [FIELD.expiresAt]: 1 },
-        { name: TTL_INDEX_NAME, expireAfterSeconds: 0, partialFilterExpression: { [FIELD.purgeable]: true } },
-      ),
-    ).then(
-      () => undefined,
-      (error: unknown) => {
-        const code = error instanceof Error ? (error as { code?: unknown }).code : undefined;
-        if (code === 'BACKEND_UNAVAILABLE' || code === 'BACKEND_TIMEOUT') {
-          // The server was not there: try again with the next call.
-          this.#ttlIndex = undefined;
-          return;
-        }
-        reportTtlIndexFailure(error);
-      },
-    );
-  }
-
-  #assertOpen(): void {
-    if (this.#closed) throw closedError();
+    this.#ttlIndex = this.#calls
+      .run('createIndex', () =>
+        this.#collection.createIndex(
+          { [FIELD.expiresAt]: 1 },
+          { name: TTL_INDEX_NAME, expireAfterSeconds: 0, partialFilterExpression: { [FIELD.purgeable]: true } },
+        ),
+      )
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          if (error instanceof BackendUnavailableError || error instanceof BackendTimeoutError || error instanceof BackendClosedError) {
+            // The server was not there: try again with the next write.
+            this.#ttlIndex = undefined;
+            return;
+          }
+          reportTtlIndexFailure(error);
+        },
+      );
   }
 }
 
@@ -429,11 +449,10 @@ async function retryDuplicateKey<T>(write: () => Promise<T>): Promise<T> {
 }
 
 function reportTtlIndexFailure(error: unknown): void {
-  const cause = error instanceof Error && error.cause !== undefined ? error.cause : error;
-  const unsupported = errorCodes(cause).includes(NOT_IMPLEMENTED);
+  const unsupported = errorCodes(error instanceof Error ? error.cause : error).includes(NOT_IMPLEMENTED);
   if (unsupported && warnedNoTtlIndex) return;
   if (unsupported) warnedNoTtlIndex = true;
-  const detail = toLatchkeyError(cause, 'createIndex', 0).message;
+  const detail = error instanceof Error ? error.message : String(error);
   process.emitWarning(
     unsupported
       ? `latchkey: this MongoDB-wire server has no (partial) TTL indexes (FerretDB 1.x?), so expired values are not removed by the server; reads still filter them out. Call MongoBackend.purgeExpired() now and then, or pass documentTtlIndex: false to silence this. (${detail})`
@@ -442,6 +461,4 @@ function reportTtlIndexFailure(error: unknown): void {
   );
 }
 
-function closedError(): Error {
-  return new ValidationError('MongoBackend is closed.');
-}
+function noop(): void {}

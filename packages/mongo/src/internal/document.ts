@@ -1,5 +1,5 @@
 import { Binary, Long, type Document } from 'mongodb';
-import { InvalidKeyError, ValidationError, ValueTooLargeError } from '@latchkey/core';
+import { InvalidKeyError, checkStoredEntries, checkStoredKey, checkStoredKeys, type StoredValue } from '@latchkey/core';
 
 /**
  * The document of one stored key:
@@ -44,21 +44,28 @@ export const ONE = Long.fromNumber(1);
  * two different such keys would collapse into the same `_id`.
  */
 export function checkKey(key: unknown): asserts key is string {
-  if (typeof key !== 'string') throw new InvalidKeyError(key, 'backend keys must be strings');
-  if (key.length === 0) throw new InvalidKeyError(key, 'backend keys must not be empty');
-  if (!key.isWellFormed()) throw new InvalidKeyError(key, 'keys must be well-formed Unicode (BSON cannot store lone surrogates)');
-  const bytes = Buffer.byteLength(key, 'utf8');
-  if (bytes > MAX_KEY_BYTES)
-    throw new InvalidKeyError(key, `the key is ${bytes} UTF-8 bytes; MongoBackend accepts at most ${MAX_KEY_BYTES}`);
+  checkStoredKey(key, MAX_KEY_BYTES);
+  checkWellFormed(key);
+}
+
+/** {@link checkKey} for each of `keys`. @throws {ValidationError} when it is not an array. */
+export function checkKeys(keys: unknown): asserts keys is readonly string[] {
+  checkStoredKeys(keys, MAX_KEY_BYTES);
+  for (const key of keys) checkWellFormed(key);
 }
 
 /**
- * @throws {ValidationError} unless `value` is a Uint8Array.
- * @throws {ValueTooLargeError} when it is larger than {@link MAX_VALUE_BYTES}.
+ * Asserts `entries` are `[key, value]` pairs of keys passing {@link checkKey} and values of at
+ * most {@link MAX_VALUE_BYTES}.
+ * @throws {ValidationError | InvalidKeyError | ValueTooLargeError}
  */
-export function checkValue(key: string, value: unknown): asserts value is Uint8Array {
-  if (!(value instanceof Uint8Array)) throw new ValidationError('MongoBackend stores Uint8Array values only.');
-  if (value.byteLength > MAX_VALUE_BYTES) throw new ValueTooLargeError(value.byteLength, MAX_VALUE_BYTES, key);
+export function checkEntries(entries: unknown): asserts entries is readonly (readonly [string, StoredValue])[] {
+  checkStoredEntries(entries, MAX_VALUE_BYTES, MAX_KEY_BYTES);
+  for (const [key] of entries) checkWellFormed(key);
+}
+
+function checkWellFormed(key: string): void {
+  if (!key.isWellFormed()) throw new InvalidKeyError(key, 'keys must be well-formed Unicode (BSON cannot store lone surrogates)');
 }
 
 /**
@@ -75,7 +82,7 @@ export function idFilter(key: string): Document {
 
 /** The filter for a set of keys (`$in` takes values only; strings are never operators there). */
 export function idsFilter(keys: readonly string[]): Document {
-  keys.forEach(checkKey);
+  checkKeys(keys);
   return { [FIELD.id]: { $in: [...keys] } };
 }
 

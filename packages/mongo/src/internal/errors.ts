@@ -1,4 +1,11 @@
-import { BackendError, BackendTimeoutError, BackendUnavailableError, LatchkeyError } from '@latchkey/core';
+import {
+  BackendError,
+  BackendTimeoutError,
+  BackendUnavailableError,
+  type CallInfo,
+  type ErrorMapper,
+  type LatchkeyError,
+} from '@latchkey/core';
 
 /** Server error codes meaning "the deadline passed". */
 const TIMEOUT_CODES = new Set([
@@ -95,15 +102,12 @@ export function isDuplicateKey(error: unknown): boolean {
 }
 
 /**
- * Turns anything a driver call rejected with into a latchkey error, keeping it as `cause`:
- * unreachable server → {@link BackendUnavailableError}, deadline → {@link BackendTimeoutError},
- * anything else → {@link BackendError}. Latchkey errors pass through unchanged.
- *
- * @param what - The operation, for the message (e.g. `MongoBackend.get`).
- * @param timeoutMs - The operation's deadline, reported by timeouts.
+ * The {@link ErrorMapper} of MongoBackend's call runner: turns what a driver call rejected
+ * with into a latchkey error, keeping it as `cause`: unreachable server → {@link BackendUnavailableError}, deadline → {@link BackendTimeoutError},
+ * anything else → {@link BackendError}. (The runner passes latchkey errors through itself.)
  */
-export function toLatchkeyError(error: unknown, what: string, timeoutMs: number): LatchkeyError {
-  if (error instanceof LatchkeyError) return error;
+export const toLatchkeyError: ErrorMapper = (error: unknown, call: CallInfo): LatchkeyError => {
+  const what = `${call.backend}.${call.what}`;
   const detail = error instanceof Error ? error.message : String(error);
   const layers = unwrap(error);
   const names = layers.flatMap(classNames);
@@ -114,7 +118,7 @@ export function toLatchkeyError(error: unknown, what: string, timeoutMs: number)
     codes.some((code) => TIMEOUT_CODES.has(code)) ||
     systemCodes.some((code) => TIMEOUT_SYSTEM_CODES.has(code))
   ) {
-    return new BackendTimeoutError(`${what} timed out: ${detail}`, timeoutMs, { cause: error });
+    return new BackendTimeoutError(`${what} timed out: ${detail}`, call.timeoutMs, { cause: error });
   }
   if (
     names.some((name) => UNAVAILABLE_NAMES.includes(name)) ||
@@ -124,7 +128,7 @@ export function toLatchkeyError(error: unknown, what: string, timeoutMs: number)
     return new BackendUnavailableError(`${what}: the MongoDB server is unavailable: ${detail}`, { cause: error });
   }
   return new BackendError(`${what} failed: ${detail}`, { cause: error });
-}
+};
 
 /**
  * `error` and the errors it wraps: a bulk write reports a network failure as a

@@ -1,6 +1,6 @@
 import { Binary, Long, MongoClient, type CommandStartedEvent } from 'mongodb';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { KeyValueStore, NotFoundError, ValidationError, ValueTooLargeError } from '@latchkey/core';
+import { BackendClosedError, KeyValueStore, NotFoundError, ValueTooLargeError } from '@latchkey/core';
 import { MongoBackend, TTL_INDEX_NAME, type MongoBackendOptions } from '../../src/index.js';
 import { MAX_VALUE_BYTES } from '../../src/internal/document.js';
 import {
@@ -375,8 +375,8 @@ describe.runIf(mongoAvailable('MongoBackend data'))('MongoBackend data', () => {
       await backend.set('k', bytes('v'));
       await backend.close();
       await backend.close();
-      await expect(backend.get('k')).rejects.toBeInstanceOf(ValidationError);
-      await expect(backend.acquireLock('k', { leaseMs: 100, waitMs: 0 })).rejects.toBeInstanceOf(ValidationError);
+      await expect(backend.get('k')).rejects.toBeInstanceOf(BackendClosedError);
+      await expect(backend.acquireLock('k', { leaseMs: 100, waitMs: 0 })).rejects.toBeInstanceOf(BackendClosedError);
       await expect(backend.collection.findOne({})).rejects.toThrow();
       await dropCollection(backend);
     });

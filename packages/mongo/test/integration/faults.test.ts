@@ -96,7 +96,8 @@ describe.runIf(requireService('MongoBackend faults', server, unavailable))('Mong
       delete: () => backend.delete('a'),
       deleteMany: () => backend.deleteMany(['a']),
       'acquireLock (try once)': () => backend.acquireLock('free', { leaseMs: 10_000, waitMs: 0 }),
-      'acquireLock (waiting)': () => backend.acquireLock('held', { leaseMs: 10_000, waitMs: 3000 }),
+      // Not 'held': this backend waits for its own lease without asking the server.
+      'acquireLock (waiting)': () => backend.acquireLock('wanted', { leaseMs: 10_000, waitMs: 3000 }),
       extendLock: () => backend.extendLock(lease!, 60_000),
       purgeExpired: () => backend.purgeExpired(),
     };

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { KeyValueStore, LockTimeoutError, type Lease } from '@latchkey/core';
+import { BackendClosedError, KeyValueStore, LockTimeoutError, type Lease } from '@latchkey/core';
 import { MongoBackend, type MongoBackendOptions } from '../../src/index.js';
 import {
   bytes,
@@ -212,14 +212,17 @@ describe.runIf(mongoAvailable('MongoBackend locks'))('MongoBackend locks', () =>
       expect(await b.acquireLock('k', { leaseMs: LEASE_MS, waitMs: 0 })).toBeDefined();
     });
 
-    it('close rejects waiting acquires', async () => {
+    it('close rejects waiting acquires with BackendClosedError', async () => {
       const a = fresh();
       const b = peer(a);
       await acquire(a, 'k', 10_000);
-      const waiting = b.acquireLock('k', { leaseMs: 10_000, waitMs: 5000 });
+      const waiting = b.acquireLock('k', { leaseMs: 10_000, waitMs: 5000 }).then(
+        (lease) => `resolved ${String(lease)}`,
+        (error: unknown) => error,
+      );
       await sleep(30);
       await b.close();
-      await expect(waiting).rejects.toThrow('closed');
+      expect(await waiting).toBeInstanceOf(BackendClosedError);
     });
   });
 

@@ -4,8 +4,9 @@ import { InvalidKeyError, ValidationError, ValueTooLargeError } from '@latchkey/
 import {
   MAX_KEY_BYTES,
   MAX_VALUE_BYTES,
+  checkEntries,
   checkKey,
-  checkValue,
+  checkKeys,
   chunkByBytes,
   fenceOf,
   freeLockFilter,
@@ -65,26 +66,43 @@ describe('checkKey', () => {
   });
 
   it.each([
-    ['an empty key', '', /must not be empty/],
-    ['a number', 42, /must be strings/],
-    ['null', null, /must be strings/],
+    ['an empty key', '', /must be non-empty strings/],
+    ['a number', 42, /must be non-empty strings/],
+    ['null', null, /must be non-empty strings/],
     ['a lone surrogate', 'a\ud800', /well-formed Unicode/],
-    ['a key over the limit', 'é'.repeat(MAX_KEY_BYTES / 2 + 1), new RegExp(`accepts at most ${MAX_KEY_BYTES}`)],
+    ['a key over the limit', 'é'.repeat(MAX_KEY_BYTES / 2 + 1), new RegExp(`at most ${MAX_KEY_BYTES} UTF-8 bytes`)],
   ])('rejects %s with InvalidKeyError', (_name, key, message) => {
     expect(() => checkKey(key)).toThrow(InvalidKeyError);
     expect(() => checkKey(key)).toThrow(message);
   });
 });
 
-describe('checkValue', () => {
-  it('accepts a value of exactly the limit', () => {
-    expect(() => checkValue('k', new Uint8Array(MAX_VALUE_BYTES))).not.toThrow();
+describe('checkKeys and checkEntries', () => {
+  it('accept batches of keys checkKey accepts', () => {
+    expect(() => checkKeys(['a', '$gt', 'café😀'])).not.toThrow();
+    expect(() => checkEntries([['a', new Uint8Array(MAX_VALUE_BYTES)]])).not.toThrow();
   });
 
-  it('rejects a value over the limit with ValueTooLargeError carrying size and limit', () => {
+  it('refuse a lone surrogate anywhere in the batch with InvalidKeyError', () => {
+    expect(() => checkKeys(['a', 'b\udc00'])).toThrow(/well-formed Unicode/);
+    expect(() =>
+      checkEntries([
+        ['a', new Uint8Array(1)],
+        ['b\udc00', new Uint8Array(1)],
+      ]),
+    ).toThrow(InvalidKeyError);
+  });
+
+  it('refuse what is not an array, or a pair that is not one, with ValidationError', () => {
+    expect(() => checkKeys('a')).toThrow(ValidationError);
+    expect(() => checkEntries([['a', 'text']])).toThrow(ValidationError);
+    expect(() => checkEntries(['a'])).toThrow(ValidationError);
+  });
+
+  it('refuse a value over the limit with ValueTooLargeError carrying size and limit', () => {
     let thrown: unknown;
     try {
-      checkValue('k', new Uint8Array(MAX_VALUE_BYTES + 1));
+      checkEntries([['k', new Uint8Array(MAX_VALUE_BYTES + 1)]]);
     } catch (error) {
       thrown = error;
     }
@@ -92,12 +110,8 @@ describe('checkValue', () => {
     expect(thrown).toMatchObject({ size: MAX_VALUE_BYTES + 1, limit: MAX_VALUE_BYTES });
   });
 
-  it('leaves room for the rest of a 16 MiB document', () => {
+  it('leave room for the rest of a 16 MiB document', () => {
     expect(MAX_VALUE_BYTES).toBeLessThan(16 * 1024 * 1024 - 2 * MAX_KEY_BYTES);
-  });
-
-  it('rejects what is not a Uint8Array with ValidationError', () => {
-    expect(() => checkValue('k', 'text')).toThrow(ValidationError);
   });
 });
 

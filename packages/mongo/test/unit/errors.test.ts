@@ -7,8 +7,12 @@ import {
   type TopologyDescription,
 } from 'mongodb';
 import { describe, expect, it } from 'vitest';
-import { BackendError, BackendTimeoutError, BackendUnavailableError, InvalidKeyError } from '@latchkey/core';
+import { BackendError, BackendTimeoutError, BackendUnavailableError, type CallInfo } from '@latchkey/core';
 import { isDuplicateKey, toLatchkeyError } from '../../src/internal/errors.js';
+
+function call(what: string, timeoutMs: number): CallInfo {
+  return { backend: 'MongoBackend', what, sent: true, timeoutMs };
+}
 
 function serverError(code: number): MongoServerError {
   return new MongoServerError({ code, errmsg: `code ${code}`, ok: 0 });
@@ -30,7 +34,7 @@ describe('toLatchkeyError', () => {
     ['a raw EPIPE socket error', Object.assign(new Error('This socket has been ended by the other party'), { code: 'EPIPE' })],
     ['a raw ECONNRESET socket error', Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' })],
   ])('maps %s to BackendUnavailableError', (_name, error) => {
-    const mapped = toLatchkeyError(error, 'MongoBackend.get', 5000);
+    const mapped = toLatchkeyError(error, call('get', 5000));
     expect(mapped).toBeInstanceOf(BackendUnavailableError);
     expect(mapped.cause).toBe(error);
     expect(mapped.message).toContain('MongoBackend.get');
@@ -42,7 +46,7 @@ describe('toLatchkeyError', () => {
     ['an exceeded time limit', serverError(262)],
     ['a raw ETIMEDOUT socket error', Object.assign(new Error('connect ETIMEDOUT'), { code: 'ETIMEDOUT' })],
   ])('maps %s to BackendTimeoutError with the deadline', (_name, error) => {
-    const mapped = toLatchkeyError(error, 'MongoBackend.set', 1234);
+    const mapped = toLatchkeyError(error, call('set', 1234));
     expect(mapped).toBeInstanceOf(BackendTimeoutError);
     expect((mapped as BackendTimeoutError).timeoutMs).toBe(1234);
     expect(mapped.cause).toBe(error);
@@ -50,18 +54,17 @@ describe('toLatchkeyError', () => {
 
   it('maps other server errors to BackendError', () => {
     const error = serverError(2);
-    const mapped = toLatchkeyError(error, 'MongoBackend.set', 1);
+    const mapped = toLatchkeyError(error, call('set', 1));
     expect(mapped).toBeInstanceOf(BackendError);
     expect(mapped.cause).toBe(error);
   });
 
   it('maps anything else, even a string, to BackendError', () => {
-    expect(toLatchkeyError('boom', 'op', 1)).toBeInstanceOf(BackendError);
+    expect(toLatchkeyError('boom', call('get', 1))).toBeInstanceOf(BackendError);
   });
 
-  it('passes latchkey errors through unchanged', () => {
-    const error = new InvalidKeyError('', 'empty');
-    expect(toLatchkeyError(error, 'op', 1)).toBe(error);
+  it('names the backend and the call in the message', () => {
+    expect(toLatchkeyError(serverError(2), call('purgeExpired', 1)).message).toMatch(/^MongoBackend\.purgeExpired failed: code 2/);
   });
 });
 
