@@ -198,6 +198,16 @@ export class LockWaiters<L extends Lease = Lease> {
     if (state !== undefined && !state.heldHere(performance.now())) this.#unblock(state);
   }
 
+  /**
+   * Gives back, in the background, a lease nobody will use — for example one an attempt
+   * took although its answer was lost, or one won after its caller stopped waiting. The
+   * release goes through the protocol; a failure is reported once as a
+   * `LATCHKEY_GIVE_BACK_FAILED` process warning, never thrown; {@link close} waits for it.
+   */
+  giveBack(lease: L): void {
+    this.#track(this.#giveBack(lease));
+  }
+
   /** Releases may have gone unheard (a notification channel came back): every head looks again. */
   wakeAll(): void {
     const now = performance.now();

@@ -101,6 +101,30 @@ describe('LockWaiters: close()', () => {
     expect(locks.size).toBe(0);
   });
 
+  it('giveBack releases in the background, reports a failure once, and close waits for it', async () => {
+    const { server } = harness;
+    server.latencyMs = 100;
+    const locks = harness.make();
+    const taking = observe(locks.acquire('a', { leaseMs: 0, waitMs: 0 }));
+    const losing = observe(locks.acquire('b', { leaseMs: 0, waitMs: 0 }));
+    await advance(100);
+    const taken = taking.value;
+    const lost = losing.value;
+    locks.giveBack(taken as Lease);
+    await advance(100);
+    expect(server.holderOf('a')).toBeUndefined();
+    server.releaseFailure = new Error('connection reset');
+    locks.giveBack(lost as Lease);
+    const closing = observe(locks.close());
+    await flush();
+    expect(closing.state).toBe('pending');
+    await advance(100);
+    expect(closing.state).toBe('resolved');
+    const warnings = harness.giveBackWarnings().map(([message]) => message as string);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toContain('"b"');
+  });
+
   it('is idempotent: every call returns the same promise, and the protocol hears each give-back once', async () => {
     const { server } = harness;
     const locks = harness.make();
