@@ -73,6 +73,21 @@ export function registerDataChecks(env: ConformanceEnvironment): void {
       expectBytes(await backend.get(key), bytes(1, 2, 3));
     });
 
+    check('set and setMany store the bytes a buffer held when called, though the caller changes it before the call settles', async (h) => {
+      const backend = await h.backend();
+      const [key, batched] = [h.key(), h.key('batched')];
+      const single = bytes(1, 2, 3);
+      const writing = backend.set(key, single);
+      single.fill(0);
+      await writing;
+      const batch = bytes(4, 5, 6);
+      const batchWriting = backend.setMany([[batched, batch]]);
+      batch.fill(0);
+      await batchWriting;
+      expectBytes(await backend.get(key), bytes(1, 2, 3), 'the value written by set');
+      expectBytes(await backend.get(batched), bytes(4, 5, 6), 'the value written by setMany');
+    });
+
     check('hands out buffers that do not change the stored value when mutated', async (h) => {
       const backend = await h.backend();
       const key = h.key();

@@ -68,6 +68,41 @@ export function registerTtlChecks(env: ConformanceEnvironment): void {
       expect(await backend.delete(key)).toBe('missing');
     });
 
+    // Far enough in the past that rounding up to the backend's resolution keeps it in the past.
+    const pastMs = Math.max(60_000, 2 * env.capabilities.ttlResolutionMs);
+
+    check(
+      "set with an expiresAt already in the past resolves 'written' and leaves nothing readable, not even the earlier value",
+      async (h) => {
+        const backend = await h.backend();
+        const [key, fresh] = [h.key(), h.key('fresh')];
+        await backend.set(key, bytes(1));
+        expect(await backend.set(key, bytes(2), { expiresAt: Date.now() - pastMs })).toBe('written');
+        expect(await backend.set(fresh, bytes(3), { expiresAt: Date.now() - pastMs })).toBe('written');
+        expect(await backend.getMany([key, fresh]), 'readable after a write that expired before it was made').toStrictEqual([
+          undefined,
+          undefined,
+        ]);
+      },
+    );
+
+    check('setMany with an expiresAt already in the past leaves none of its entries readable', async (h) => {
+      const backend = await h.backend();
+      const [earlier, fresh] = [h.key('earlier'), h.key('fresh')];
+      await backend.set(earlier, bytes(1));
+      await backend.setMany(
+        [
+          [earlier, bytes(2)],
+          [fresh, bytes(3)],
+        ],
+        { expiresAt: Date.now() - pastMs },
+      );
+      expect(await backend.getMany([earlier, fresh]), 'readable after a batch that expired before it was made').toStrictEqual([
+        undefined,
+        undefined,
+      ]);
+    });
+
     check('overwriting without expiresAt removes the earlier expiry', async (h) => {
       const backend = await h.backend();
       const key = h.key();
