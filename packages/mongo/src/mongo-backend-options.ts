@@ -19,9 +19,10 @@ export interface MongoBackendOptions {
   readonly collection: string;
   /**
    * Deadline of each server call, in ms: a call that has not settled by then rejects with
-   * `BackendTimeoutError`. A built client also gets it as `serverSelectionTimeoutMS`,
-   * `connectTimeoutMS` and `socketTimeoutMS`, so an unreachable server fails fast with
-   * `BackendUnavailableError` instead of the driver's 30 s wait.
+   * `BackendTimeoutError`. A built client also gets it as `connectTimeoutMS` and
+   * `socketTimeoutMS`, and 80 % of it as `serverSelectionTimeoutMS`,
+   * so an unreachable server fails within the deadline with `BackendUnavailableError` and the
+   * driver's reason, instead of the driver's 30 s wait.
    * @default 5000
    */
   readonly operationTimeoutMs?: number;
@@ -62,6 +63,12 @@ export interface ResolvedMongoOptions {
 export const DEFAULT_OPERATION_TIMEOUT_MS = 5000;
 /** Default {@link MongoBackendOptions.lockPollIntervalMs}. */
 export const DEFAULT_LOCK_POLL_INTERVAL_MS = 200;
+/**
+ * The share of `operationTimeoutMs` a built client gets as `serverSelectionTimeoutMS`: below
+ * the deadline, so a failed server selection rejects with the driver's error rather than a
+ * bare timeout. @internal
+ */
+export const SERVER_SELECTION_SHARE = 0.8;
 /** First pause of a polling lock waiter. */
 export const MIN_LOCK_POLL_INTERVAL_MS = 10;
 
@@ -121,7 +128,7 @@ export function resolveMongoOptions(options: unknown): ResolvedMongoOptions {
   let built: MongoClient;
   try {
     built = new MongoClient(url, {
-      serverSelectionTimeoutMS: Math.ceil(operationTimeoutMs),
+      serverSelectionTimeoutMS: Math.max(1, Math.floor(operationTimeoutMs * SERVER_SELECTION_SHARE)),
       connectTimeoutMS: Math.ceil(operationTimeoutMs),
       socketTimeoutMS: Math.ceil(operationTimeoutMs),
       ...extra,

@@ -22,6 +22,7 @@ import {
   type StoredValue,
   type WriteOutcome,
 } from '@latchkey/core';
+import { ClientConnection } from './internal/connection.js';
 import {
   CLEAR_VALUE,
   FENCED,
@@ -41,7 +42,7 @@ import {
   valueBytes,
   valueUpdate,
 } from './internal/document.js';
-import { NOT_IMPLEMENTED, errorCodes, isDuplicateKey, toLatchkeyError } from './internal/errors.js';
+import { NOT_IMPLEMENTED, errorCodes, isDuplicateKey, isTopologyClosed, toLatchkeyError } from './internal/errors.js';
 import { MongoLocks } from './internal/locks.js';
 import {
   MIN_LOCK_POLL_INTERVAL_MS,
@@ -107,10 +108,21 @@ export class MongoBackend implements Backend {
    */
   constructor(options: MongoBackendOptions) {
     this.#options = resolveMongoOptions(options);
-    const { client, operationTimeoutMs, lockPollIntervalMs } = this.#options;
+    const { client, ownsClient, operationTimeoutMs, lockPollIntervalMs } = this.#options;
     this.capabilities = Object.freeze({ ...CAPABILITIES, callDeadlineMs: operationTimeoutMs });
     this.#collection = client.db(this.#options.dbName).collection(this.#options.collection);
-    this.#calls = new CallRunner({ name: NAME, timeoutMs: operationTimeoutMs, mapError: toLatchkeyError });
+    // A given client is the application's to connect; one built here is connected (and
+    // reconnected after a failed connect) by the backend.
+    const connection = ownsClient ? new ClientConnection(client) : undefined;
+    this.#calls = new CallRunner({
+      name: NAME,
+      timeoutMs: operationTimeoutMs,
+      mapError: (error, call) => {
+        if (isTopologyClosed(error)) connection?.lost();
+        return toLatchkeyError(error, call);
+      },
+      ...(connection === undefined ? {} : { connection }),
+    });
     this.#protocol = new MongoLocks(NAME, this.#collection, this.#calls);
     this.#locks = new LockWaiters({
       name: NAME,

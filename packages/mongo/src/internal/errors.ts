@@ -31,6 +31,8 @@ const UNAVAILABLE_CODES = new Set([
 
 /** Driver error classes meaning "the deadline passed". */
 const TIMEOUT_NAMES = ['MongoNetworkTimeoutError', 'MongoOperationTimeoutError'];
+/** Driver error classes of a client whose topology is closed. */
+const CLOSED_NAMES = ['MongoTopologyClosedError', 'MongoNotConnectedError'];
 /** Driver error classes meaning "the server cannot be reached" (or the client is closed). */
 const UNAVAILABLE_NAMES = [
   'MongoServerSelectionError',
@@ -103,7 +105,8 @@ export function isDuplicateKey(error: unknown): boolean {
 
 /**
  * The {@link ErrorMapper} of MongoBackend's call runner: turns what a driver call rejected
- * with into a latchkey error, keeping it as `cause`: unreachable server → {@link BackendUnavailableError}, deadline → {@link BackendTimeoutError},
+ * with into a latchkey error, keeping it as `cause`: unreachable server (a failed server
+ * selection included) → {@link BackendUnavailableError}, deadline → {@link BackendTimeoutError},
  * anything else → {@link BackendError}. (The runner passes latchkey errors through itself.)
  */
 export const toLatchkeyError: ErrorMapper = (error: unknown, call: CallInfo): LatchkeyError => {
@@ -129,6 +132,14 @@ export const toLatchkeyError: ErrorMapper = (error: unknown, call: CallInfo): La
   }
   return new BackendError(`${what} failed: ${detail}`, { cause: error });
 };
+
+/**
+ * True when the driver refused `error`'s call because its topology is closed, which it never
+ * reopens by itself (see ClientConnection).
+ */
+export function isTopologyClosed(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && classNames(error).some((name) => CLOSED_NAMES.includes(name));
+}
 
 /**
  * `error` and the errors it wraps: a bulk write reports a network failure as a

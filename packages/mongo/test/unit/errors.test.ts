@@ -1,6 +1,7 @@
 import {
   MongoNetworkError,
   MongoNetworkTimeoutError,
+  MongoNotConnectedError,
   MongoServerError,
   MongoServerSelectionError,
   MongoTopologyClosedError,
@@ -8,7 +9,7 @@ import {
 } from 'mongodb';
 import { describe, expect, it } from 'vitest';
 import { BackendError, BackendTimeoutError, BackendUnavailableError, type CallInfo } from '@latchkey/core';
-import { isDuplicateKey, toLatchkeyError } from '../../src/internal/errors.js';
+import { isDuplicateKey, isTopologyClosed, toLatchkeyError } from '../../src/internal/errors.js';
 
 function call(what: string, timeoutMs: number): CallInfo {
   return { backend: 'MongoBackend', what, sent: true, timeoutMs };
@@ -65,6 +66,16 @@ describe('toLatchkeyError', () => {
 
   it('names the backend and the call in the message', () => {
     expect(toLatchkeyError(serverError(2), call('purgeExpired', 1)).message).toMatch(/^MongoBackend\.purgeExpired failed: code 2/);
+  });
+});
+
+describe('isTopologyClosed', () => {
+  it('is true for the errors of a closed topology only', () => {
+    expect(isTopologyClosed(new MongoTopologyClosedError())).toBe(true);
+    expect(isTopologyClosed(new MongoNotConnectedError('Client must be connected before running operations'))).toBe(true);
+    expect(isTopologyClosed(new MongoServerSelectionError('no server', {} as TopologyDescription))).toBe(false);
+    expect(isTopologyClosed(new MongoNetworkError('connect ECONNREFUSED'))).toBe(false);
+    expect(isTopologyClosed(undefined)).toBe(false);
   });
 });
 

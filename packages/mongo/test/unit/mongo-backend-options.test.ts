@@ -39,10 +39,10 @@ describe('MongoBackend options', () => {
       });
     });
 
-    it('derives the built client’s server-selection, connect and socket timeouts from operationTimeoutMs', () => {
+    it('derives the built client’s connect and socket timeouts from operationTimeoutMs, and a server selection that gives up before it', () => {
       const resolved = resolveMongoOptions({ ...valid, operationTimeoutMs: 1234.5 });
       clients.push(resolved.client);
-      expect(resolved.client.options).toMatchObject({ serverSelectionTimeoutMS: 1235, connectTimeoutMS: 1235, socketTimeoutMS: 1235 });
+      expect(resolved.client.options).toMatchObject({ serverSelectionTimeoutMS: 987, connectTimeoutMS: 1235, socketTimeoutMS: 1235 });
     });
 
     it('passes the seed’s options (write concern, read preference, replica set, TLS, credentials) to the built client', () => {
