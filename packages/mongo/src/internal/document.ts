@@ -109,9 +109,13 @@ export const UNFENCED: Document = Object.freeze({ [FIELD.fence]: { $exists: fals
 /** Matches documents that keep a fence counter (and so must never be removed). */
 export const FENCED: Document = Object.freeze({ [FIELD.fence]: { $exists: true } });
 
-/** The update that stores `value` with its expiry (`$unset`s an old expiry when there is none). */
+/**
+ * The update that stores `value` with its expiry (`$unset`s an old expiry when there is none).
+ * It holds a copy of the bytes: the driver serialises the command later, and the caller may
+ * change its buffer as soon as the call has been made.
+ */
 export function valueUpdate(value: Uint8Array, expiresAt: number | undefined): Document {
-  const set: Document = { [FIELD.value]: new Binary(value) };
+  const set: Document = { [FIELD.value]: new Binary(new Uint8Array(value)) };
   if (expiresAt === undefined) return { $set: set, $unset: { [FIELD.expiresAt]: '' } };
   set[FIELD.expiresAt] = new Date(expiresAt);
   return { $set: set };

@@ -361,6 +361,26 @@ describe.runIf(mongoAvailable('MongoBackend data'))('MongoBackend data', () => {
   });
 
   describe('clients and close', () => {
+    it('stores the bytes and keys as they were at the call, also while its own client is still connecting', async () => {
+      const backend = createBackend();
+      const value = bytes('first');
+      const entries: [string, Uint8Array][] = [['a', bytes('aa')]];
+      const writes = [backend.set('k', value), backend.setMany(entries)];
+      value.fill(0);
+      entries[0]![1].fill(0);
+      entries.push(['b', bytes('bb')]);
+      await Promise.all(writes);
+      expect(text(await backend.get('k'))).toBe('first');
+      // A second backend whose client has not connected yet: its read waits for the connect.
+      const reader = createBackend({ collection: backend.collection.collectionName });
+      const keys = ['a', 'b'];
+      const reading = reader.getMany(keys);
+      keys.reverse();
+      expect((await reading).map(text)).toEqual(['aa', undefined]);
+      await dropCollection(backend);
+      await Promise.all([backend.close(), reader.close()]);
+    });
+
     it('does not close a given client', async () => {
       const client = testClient();
       const backend = new MongoBackend({ client, dbName: TEST_DB, collection: `given_${Date.now()}`, documentTtlIndex: false });

@@ -123,6 +123,13 @@ describe('value documents', () => {
     expect(update['$unset']).toBeUndefined();
   });
 
+  it('holds a copy of the bytes, so the caller may reuse its buffer at once', () => {
+    const value = Buffer.from([1, 2, 3]);
+    const update = valueUpdate(value, undefined);
+    value.fill(0);
+    expect([...(valueBytes(update['$set'].v) ?? [])]).toEqual([1, 2, 3]);
+  });
+
   it('removes an old expiry when the new value has none', () => {
     expect(valueUpdate(new Uint8Array([1]), undefined)['$unset']).toEqual({ exp: '' });
   });
