@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { BackendClosedError, KeyValueStore, LockTimeoutError, type Lease } from '@latchkey/core';
+import { BackendClosedError, KeyValueStore, LockTimeoutError, ValidationError, type Lease } from '@latchkey/core';
 import { MongoBackend, type MongoBackendOptions } from '../../src/index.js';
 import {
   bytes,
@@ -212,7 +212,25 @@ describe.runIf(mongoAvailable('MongoBackend locks'))('MongoBackend locks', () =>
       expect(await b.acquireLock('k', { leaseMs: LEASE_MS, waitMs: 0 })).toBeDefined();
     });
 
-    it('close rejects waiting acquires with BackendClosedError', async () => {
+    it('keeps a 30-day wait on a held key pending (no timer fires early)', async () => {
+      const a = fresh();
+      await acquire(a, 'k', 60_000);
+      const controller = new AbortController();
+      let outcome = 'pending';
+      const waiting = a.acquireLock('k', { leaseMs: 10_000, waitMs: 30 * 24 * 3600 * 1000, signal: controller.signal }).then(
+        (lease) => (outcome = lease === undefined ? 'gave up' : 'won'),
+        (error: unknown) => (outcome = `rejected: ${String(error)}`),
+      );
+      await sleep(1000);
+      expect(outcome).toBe('pending');
+      controller.abort(new Error('done waiting'));
+      await waiting;
+      expect(outcome).toBe('rejected: Error: done waiting');
+    });
+  });
+
+  describe('close', () => {
+    it('rejects a waiting acquire with BackendClosedError', async () => {
       const a = fresh();
       const b = peer(a);
       await acquire(a, 'k', 10_000);
@@ -223,6 +241,80 @@ describe.runIf(mongoAvailable('MongoBackend locks'))('MongoBackend locks', () =>
       await sleep(30);
       await b.close();
       expect(await waiting).toBeInstanceOf(BackendClosedError);
+    });
+
+    it('gives back the leases this backend holds, so another client takes them at once', async () => {
+      const a = fresh();
+      const b = peer(a);
+      await warm(a, b);
+      const lasting = await acquire(a, 'k', 60_000);
+      const endless = await acquire(a, 'forever', 0);
+      expect(await b.acquireLock('k', { leaseMs: LEASE_MS, waitMs: 0 })).toBeUndefined();
+      await a.close();
+      const taken = await Promise.all(['k', 'forever'].map((key) => b.acquireLock(key, { leaseMs: LEASE_MS, waitMs: 0 })));
+      expect(taken.map((lease) => lease !== undefined)).toEqual([true, true]);
+      expect(taken[0]!.fencingToken).toBeGreaterThan(lasting.fencingToken);
+      expect(taken[1]!.fencingToken).toBeGreaterThan(endless.fencingToken);
+    });
+
+    it('rejects every call made after close started with BackendClosedError, sending nothing', async () => {
+      const a = fresh();
+      const lease = await acquire(a, 'k', 10_000);
+      const closing = a.close();
+      const calls: Record<string, () => Promise<unknown>> = {
+        get: () => a.get('k'),
+        getMany: () => a.getMany(['k']),
+        set: () => a.set('k', bytes('v')),
+        'set with a lease': () => a.set('k', bytes('v'), { lease }),
+        setMany: () => a.setMany([['k', bytes('v')]]),
+        delete: () => a.delete('k'),
+        deleteMany: () => a.deleteMany(['k']),
+        acquireLock: () => a.acquireLock('other', { leaseMs: 1000, waitMs: 0 }),
+        releaseLock: () => a.releaseLock(lease),
+        extendLock: () => a.extendLock(lease, 1000),
+        purgeExpired: () => a.purgeExpired(),
+      };
+      const during = await Promise.allSettled(Object.values(calls).map((call) => call()));
+      await closing;
+      const after = await Promise.allSettled(Object.values(calls).map((call) => call()));
+      const names = Object.keys(calls);
+      for (const [when, outcomes] of [
+        ['during close', during],
+        ['after close', after],
+      ] as const) {
+        outcomes.forEach((outcome, i) => {
+          const reason = outcome.status === 'rejected' ? (outcome.reason as unknown) : `resolved ${String(outcome.value)}`;
+          expect(reason, `${names[i]} ${when}`).toBeInstanceOf(BackendClosedError);
+        });
+      }
+      // Nothing was written: only the give-back of the held lease reached the server.
+      expect(await rawCollection(a).findOne({ _id: 'k' } as object)).toMatchObject({ fence: expect.anything() });
+      expect(await rawCollection(a).findOne({ _id: 'k', v: { $exists: true } } as object)).toBeNull();
+    });
+  });
+
+  describe('malformed leases', () => {
+    it.each([
+      ['an empty object', {}],
+      ['null', null],
+      ['a lease without a fencing token', { key: 'k', token: 't' }],
+      ['a lease with an empty token', { key: 'k', token: '', fencingToken: 1n }],
+    ])('rejects %s with ValidationError in releaseLock, extendLock, set and delete', async (_name, malformed) => {
+      const a = fresh();
+      const lease = malformed as unknown as Lease;
+      await expect(a.releaseLock(lease)).rejects.toBeInstanceOf(ValidationError);
+      await expect(a.extendLock(lease, 1000)).rejects.toBeInstanceOf(ValidationError);
+      await expect(a.set('k', bytes('v'), { lease })).rejects.toBeInstanceOf(ValidationError);
+      await expect(a.delete('k', { lease })).rejects.toBeInstanceOf(ValidationError);
+    });
+
+    it('answers lease-lost for a lease of another key, writing nothing', async () => {
+      const a = fresh();
+      const lease = await acquire(a, 'mine', 10_000);
+      await a.set('other', bytes('before'));
+      expect(await a.set('other', bytes('after'), { lease })).toBe('lease-lost');
+      expect(await a.delete('other', { lease })).toBe('lease-lost');
+      expect(text(await a.get('other'))).toBe('before');
     });
   });
 
