@@ -5,6 +5,7 @@
 import type { AcquireLockOptions, Lease } from '../backend.js';
 import { BackendClosedError } from '../errors.js';
 import { MAX_TIMER_MS, timerDelay } from '../internal/timers.js';
+import { checkAcquireOptions, checkDuration, checkLease, checkStoredKey } from './guards.js';
 import type { RetryPolicy } from './retry-policy.js';
 import { reportGiveBackFailure } from './warnings.js';
 
@@ -138,12 +139,19 @@ export class LockWaiters<L extends Lease = Lease> {
    * `options.waitMs` (`0`: one attempt, none when others here wait or hold the key).
    * Resolves the lease, or `undefined` when the wait ran out.
    * @throws `options.signal.reason` when the signal aborts (nothing is left behind).
+   * @throws {InvalidKeyError | ValidationError} for a bad key or options (the kit's guards).
    * @throws {BackendClosedError} after or during {@link close}.
    * @throws the attempt's error (already a latchkey error from the backend's runner).
    */
   acquire(key: string, options: AcquireLockOptions): Promise<L | undefined> {
-    const { leaseMs, waitMs, signal } = options;
     if (this.closed) return Promise.reject(this.#closedError());
+    try {
+      checkStoredKey(key);
+      checkAcquireOptions(options);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    const { leaseMs, waitMs, signal } = options;
     if (signal?.aborted === true) return Promise.reject(signal.reason);
     const state = this.#state(key);
     if (waitMs <= 0) return this.#track(this.#tryOnce(key, state, leaseMs, signal));
@@ -166,8 +174,11 @@ export class LockWaiters<L extends Lease = Lease> {
    * Lets go of `lease` through the protocol and wakes this key's next waiter here. Resolves
    * what the protocol answered; when it fails, the next waiter is woken all the same (the
    * release may have happened).
+   * @throws {ValidationError} for a value that is not a lease; {@link BackendClosedError} after {@link close}.
    */
   async release(lease: L): Promise<boolean> {
+    if (this.closed) throw this.#closedError();
+    checkLease(lease);
     let released: boolean | undefined;
     try {
       released = await this.#protocol.release(lease);
@@ -177,8 +188,14 @@ export class LockWaiters<L extends Lease = Lease> {
     }
   }
 
-  /** Renews `lease` through the protocol and records its new lapse; `false` when it no longer holds. */
+  /**
+   * Renews `lease` through the protocol and records its new lapse; `false` when it no longer holds.
+   * @throws {ValidationError} for a bad lease or `leaseMs`; {@link BackendClosedError} after {@link close}.
+   */
   async extend(lease: L, leaseMs: number): Promise<boolean> {
+    if (this.closed) throw this.#closedError();
+    checkLease(lease);
+    checkDuration('leaseMs', leaseMs);
     const startedAt = performance.now();
     const renewed = await this.#protocol.extend(lease, leaseMs);
     const state = this.#keys.get(lease.key);
