@@ -13,7 +13,7 @@ export type {
   WriteOutcome,
 } from './backend.js';
 export { hasOwnLocks } from './backend.js';
-export { decodeWith, encodeWith, jsonCodec, v8Codec, type Codec } from './codec.js';
+export { decodeWith, encodeWith, jsonCodec, taggedCodec, v8Codec, type Codec } from './codec.js';
 export {
   AlreadyConfiguredError,
   BackendClosedError,
