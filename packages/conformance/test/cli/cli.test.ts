@@ -11,6 +11,19 @@ describe.concurrent('latchkey-conformance', () => {
     expect(run.code).toBe(0);
   }, 180_000);
 
+  it('passes the backend example of the core README (examples/backend/conformance.ts) with 0 failed and exits 0', async () => {
+    const module = '../../../../examples/backend/conformance.ts';
+    const run = await runCli([module]);
+    expect(run.report?.failed, run.stdout).toBe(0);
+    expect(run.report?.passed).toBeGreaterThanOrEqual(250);
+    expect(run.report?.results.every((result) => result.module === module)).toBe(true);
+    // Skipped only where a check cannot apply to it, each with its reason.
+    const skipped = run.report?.results.filter((result) => result.state === 'skipped') ?? [];
+    expect(skipped.every((result) => result.name.includes(' — not applicable: '))).toBe(true);
+    expect(run.lastLine).toBe(`${run.report?.passed} passed, 0 failed`);
+    expect(run.code).toBe(0);
+  }, 180_000);
+
   it('runs only the groups named with --only, for every module given, and lists skipped checks with their reason', async () => {
     const run = await runCli(['--only', 'data,bad-input', '../../examples/memory-backend.mjs', 'control.ts']);
     const results = run.report?.results ?? [];
