@@ -1,6 +1,6 @@
 /**
- * Which value types survive an encode/decode round trip exactly, per codec: the fidelity
- * table printed after the codec timings.
+ * Which value types survive an encode/decode round trip exactly, per codec, and which corrupt
+ * bytes each codec rejects: the tables printed after the codec timings.
  *
  * @module
  */
@@ -57,6 +57,17 @@ export const FIDELITY_SAMPLES: readonly FidelitySample[] = [
   },
   { label: '`Set`', make: () => new Set([1, 'two', 3]) },
   { label: '`RegExp`', make: () => /^a+b?$/giu },
+  { label: '`Error` (a `RangeError`)', make: () => new RangeError('boom') },
+  // eslint-disable-next-line no-sparse-arrays
+  { label: 'sparse array (a hole)', make: () => [1, , 3] },
+  {
+    label: 'sub-object shared by two parents (no cycle)',
+    make: () => {
+      const shared = { k: 1 };
+      return { a: shared, b: shared };
+    },
+  },
+  { label: 'array with a named property', make: () => Object.assign(['a', 'b'], { note: 'x' }) },
   {
     label: 'object with a cycle',
     make: () => {
@@ -90,7 +101,7 @@ function show(value: unknown): string {
 /**
  * The first difference between `expected` and `actual`, or `undefined` when `actual` is an
  * exact copy: same types (prototypes), same numbers (`Object.is`), same keys and entries in
- * order, and the same cycles.
+ * order, and the same cycles and shared objects.
  */
 export function firstDifference(expected: unknown, actual: unknown, path = 'value', seen = new Map<object, unknown>()): string | undefined {
   if (typeof expected !== 'object' || expected === null || typeof actual !== 'object' || actual === null) {
@@ -99,7 +110,8 @@ export function firstDifference(expected: unknown, actual: unknown, path = 'valu
       return `${path}: ${kind(expected)} became ${kind(actual)}`;
     return Object.is(expected, actual) ? undefined : `${path}: ${show(expected)} became ${show(actual)}`;
   }
-  if (seen.has(expected)) return seen.get(expected) === actual ? undefined : `${path}: the cycle was not kept`;
+  if (seen.has(expected))
+    return seen.get(expected) === actual ? undefined : `${path}: a second reference to one object became a separate copy`;
   seen.set(expected, actual);
   if (kind(expected) !== kind(actual)) return `${path}: ${kind(expected)} became ${kind(actual)}`;
   if (expected instanceof Date) return Object.is(expected.getTime(), (actual as Date).getTime()) ? undefined : `${path}: the time changed`;
@@ -190,11 +202,105 @@ export function fidelityMarkdown(codecs: readonly FidelityCodec[]): string {
     '### Fidelity: which values come back exactly',
     '',
     'Each value is encoded and decoded (msgpackr: by a second `Packr` with the same options, as another process would); ' +
-      '✅ means an exact copy (same types and prototypes, `Object.is` numbers, same keys, entries and cycles), or, for functions and symbols, that the codec refused the value.',
+      '✅ means an exact copy (same types and prototypes, `Object.is` numbers, same keys, entries, cycles and shared objects), or, for functions and symbols, that the codec refused the value.',
     '',
     header,
     rule,
     ...rows,
     total,
+  ].join('\n');
+}
+
+/** A codec as the corrupt-bytes table sees it. */
+export interface CorruptionCodec {
+  readonly name: string;
+  readonly encode: (value: unknown) => Uint8Array;
+  readonly decode: (bytes: Uint8Array) => unknown;
+}
+
+/** Deterministic bytes (xorshift32), so every run tests the same garbage. */
+function byteSource(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return (state >>> 0) & 0xff;
+  };
+}
+
+function accepts(codec: CorruptionCodec, bytes: Uint8Array): boolean {
+  try {
+    codec.decode(bytes);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const GARBAGE_COUNT = 200;
+
+/**
+ * How many corrupt byte strings each codec decodes without throwing, as markdown: random
+ * bytes, random bytes behind the codec's own first byte, every truncation and every single-bit
+ * flip of a real payload (the encoding of `sample`).
+ */
+export function corruptionMarkdown(codecs: readonly CorruptionCodec[], sample: unknown): string {
+  const rows: { label: string; cell: (codec: CorruptionCodec) => string }[] = [
+    {
+      label: `${GARBAGE_COUNT} random byte strings of 1–64 bytes`,
+      cell: (codec) => {
+        const next = byteSource(0x2545f491);
+        let accepted = 0;
+        for (let i = 0; i < GARBAGE_COUNT; i++) if (accepts(codec, Uint8Array.from({ length: 1 + (next() % 64) }, next))) accepted++;
+        return `${accepted} / ${GARBAGE_COUNT}`;
+      },
+    },
+    {
+      label: `${GARBAGE_COUNT} byte strings: the first byte of a real payload, then 1–63 random bytes`,
+      cell: (codec) => {
+        const first = codec.encode(sample)[0] ?? 0;
+        const next = byteSource(0x9e3779b9);
+        let accepted = 0;
+        for (let i = 0; i < GARBAGE_COUNT; i++) {
+          if (accepts(codec, Uint8Array.from([first, ...Uint8Array.from({ length: 1 + (next() % 63) }, next)]))) accepted++;
+        }
+        return `${accepted} / ${GARBAGE_COUNT}`;
+      },
+    },
+    {
+      label: 'every truncation of a real payload',
+      cell: (codec) => {
+        const payload = codec.encode(sample);
+        let accepted = 0;
+        for (let length = 0; length < payload.length; length++) if (accepts(codec, payload.subarray(0, length))) accepted++;
+        return `${accepted} / ${payload.length}`;
+      },
+    },
+    {
+      label: 'every single-bit flip of a real payload',
+      cell: (codec) => {
+        const payload = codec.encode(sample);
+        let accepted = 0;
+        for (let i = 0; i < payload.length; i++) {
+          for (let bit = 0; bit < 8; bit++) {
+            const flipped = Uint8Array.from(payload); // a copy: Buffer#slice would flip the payload itself
+            flipped[i] = (flipped[i] as number) ^ (1 << bit);
+            if (accepts(codec, flipped)) accepted++;
+          }
+        }
+        return `${accepted} / ${payload.length * 8}`;
+      },
+    },
+  ];
+  return [
+    '### Corrupt bytes: how many each codec decodes without an error',
+    '',
+    'Fewer is better. The real payload is the encoding of the small object. None of the codecs has a checksum, so a flipped bit ' +
+      'inside a string or a number usually still decodes (to a different value); the store relies on its envelope header and on the codec to reject foreign bytes.',
+    '',
+    `| corruption | ${codecs.map((c) => c.name).join(' | ')} |`,
+    `| --- | ${codecs.map(() => '---:').join(' | ')} |`,
+    ...rows.map((row) => `| ${row.label} | ${codecs.map((codec) => row.cell(codec)).join(' | ')} |`),
   ].join('\n');
 }
