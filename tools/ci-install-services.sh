@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what latchkey's throwaway test servers need, on Debian/Ubuntu (CI or a dev box):
 #   - redis-server, redis-tools (redis-cli), redis-sentinel and memcached from apt, when missing;
+#   - postgresql from apt (for initdb and postgres), when there is no initdb;
 #   - when there is no mongod: FerretDB, built from tools/ferretdb with Go (PATH or /usr/local/go/bin).
 # Idempotent: installs only what is missing, runs `apt-get update` only when needed, and
 # build-ferretdb.sh does nothing when the binary is up to date. Prints what it did.
@@ -62,6 +63,15 @@ latchkey_install_services() (
     "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
   else
     say "apt packages: nothing to install"
+  fi
+
+  # PostgreSQL server binaries (initdb, postgres): Debian keeps them under /usr/lib/postgresql/<major>/bin.
+  if command -v initdb >/dev/null 2>&1 || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+    say "initdb: present"
+  else
+    say "apt-get install postgresql"
+    "${as_root[@]}" apt-get update -qq
+    "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends postgresql
   fi
 
   if command -v mongod >/dev/null 2>&1; then

@@ -2,7 +2,7 @@
  * Starts one throwaway server, prints how to reach it as JSON, and keeps it running until
  * SIGINT/SIGTERM (then stops it and removes its directory).
  *
- * Usage: `tsx tools/test-servers/cli.ts redis|redis-cluster|redis-sentinel|memcached|memcached-pair|mongo
+ * Usage: `tsx tools/test-servers/cli.ts redis|redis-cluster|redis-sentinel|memcached|memcached-pair|mongo|postgres
  *   [--appendonly] [--item-size 2m] [--engine mongod|ferretdb] [--no-serialize]`
  *
  * @module
@@ -10,12 +10,13 @@
 import type { ServerHandle } from './handle.js';
 import { startMemcached, type MemcachedOptions } from './memcached.js';
 import { startMongo, type MongoOptions } from './mongo.js';
+import { startPostgres } from './postgres.js';
 import { startRedisCluster } from './redis-cluster.js';
 import { startRedisSentinel } from './redis-sentinel.js';
 import { startRedis } from './redis.js';
 
 const USAGE =
-  'usage: tsx tools/test-servers/cli.ts redis|redis-cluster|redis-sentinel|memcached|memcached-pair|mongo ' +
+  'usage: tsx tools/test-servers/cli.ts redis|redis-cluster|redis-sentinel|memcached|memcached-pair|mongo|postgres ' +
   '[--appendonly] [--item-size 2m] [--engine mongod|ferretdb] [--no-serialize]';
 
 function describe(h: ServerHandle): Record<string, unknown> {
@@ -73,6 +74,12 @@ async function main(argv: string[]): Promise<void> {
         ...(flag('--no-serialize') ? { serialize: false } : {}),
       };
       const h = await startMongo(opts);
+      handles = [h];
+      output = describe(h);
+      break;
+    }
+    case 'postgres': {
+      const h = await startPostgres();
       handles = [h];
       output = describe(h);
       break;

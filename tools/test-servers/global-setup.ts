@@ -15,6 +15,7 @@ import type { TestProject } from 'vitest/node';
 import type { ServerHandle } from './handle.js';
 import { startMemcached } from './memcached.js';
 import { startMongo } from './mongo.js';
+import { startPostgres } from './postgres.js';
 import type { ServiceKind, TestServicesContext } from './provided-context.js';
 import { startRedisCluster } from './redis-cluster.js';
 import { SENTINEL_MASTER_NAME, startRedisSentinel } from './redis-sentinel.js';
@@ -48,6 +49,7 @@ const UNAVAILABLE_KEY = {
   memcached: 'memcachedUnavailable',
   'memcached-pair': 'memcachedPairUnavailable',
   mongo: 'mongoUnavailable',
+  postgres: 'postgresUnavailable',
 } as const satisfies Record<ServiceKind, keyof TestServicesContext>;
 
 function env(name: string): string | undefined {
@@ -111,6 +113,12 @@ async function startKind(kind: ServiceKind): Promise<KindResult> {
       const h = await startMongo();
       return { provided: { mongoUrl: h.url, mongoEngine: h.engine }, handles: [h] };
     }
+    case 'postgres': {
+      const url = env('LATCHKEY_POSTGRES_URL');
+      if (url !== undefined) return { provided: { postgresUrl: url }, handles: [] };
+      const h = await startPostgres();
+      return { provided: { postgresUrl: h.url }, handles: [h] };
+    }
   }
 }
 
@@ -123,7 +131,7 @@ async function startKind(kind: ServiceKind): Promise<KindResult> {
  * Environment: `LATCHKEY_REDIS_URL`, `LATCHKEY_REDIS_CLUSTER_NODES` (comma-separated),
  * `LATCHKEY_REDIS_SENTINELS` + `LATCHKEY_REDIS_SENTINEL_MASTER`, `LATCHKEY_MEMCACHED_SERVERS`,
  * `LATCHKEY_MEMCACHED_PAIR_SERVERS` (else `LATCHKEY_MEMCACHED_SERVERS` when it lists two or
- * more), `LATCHKEY_MONGODB_URL`.
+ * more), `LATCHKEY_MONGODB_URL`, `LATCHKEY_POSTGRES_URL`.
  *
  * @param kinds - The services to start.
  */

@@ -7,7 +7,7 @@ import { waitUntil } from './probe.js';
 import { ManagedProcess, makeTempDir, removeTempDir, type ProcessSpec } from './process.js';
 
 /** Kinds of throwaway server. */
-export type ServerKind = 'redis' | 'redis-cluster' | 'redis-sentinel' | 'memcached' | 'mongo';
+export type ServerKind = 'redis' | 'redis-cluster' | 'redis-sentinel' | 'memcached' | 'mongo' | 'postgres';
 
 /** A running throwaway server (or group of servers) and the controls fault tests need. */
 export interface ServerHandle {

@@ -13,6 +13,7 @@ export { startRedisCluster, RedisCluster, type RedisClusterOptions } from './red
 export { startRedisSentinel, RedisSentinel, SENTINEL_MASTER_NAME, type RedisSentinelOptions } from './redis-sentinel.js';
 export { startMemcached, type MemcachedOptions } from './memcached.js';
 export { startMongo, buildFerretDB, MongoServer, FERRETDB_BIN, type MongoEngine, type MongoOptions } from './mongo.js';
+export { startPostgres, findPostgresBinaries, postgresPing, PostgresServer, POSTGRES_USER, type PostgresOptions } from './postgres.js';
 export { createGlobalSetup, startServices, type StartedServices } from './global-setup.js';
 export { requireService, servicesRequired } from './require-service.js';
 export type { ServiceKind, TestServicesContext, ProvidedMongoEngine } from './provided-context.js';

@@ -9,7 +9,7 @@
 import type {} from 'vitest';
 
 /** Services a test run can ask {@link createGlobalSetup} for. */
-export type ServiceKind = 'redis' | 'redis-cluster' | 'redis-sentinel' | 'memcached' | 'memcached-pair' | 'mongo';
+export type ServiceKind = 'redis' | 'redis-cluster' | 'redis-sentinel' | 'memcached' | 'memcached-pair' | 'mongo' | 'postgres';
 
 /** Which MongoDB-wire server the tests get: ours (`mongod`/`ferretdb`) or the user's (`external`). */
 export type ProvidedMongoEngine = 'mongod' | 'ferretdb' | 'external';
@@ -41,6 +41,9 @@ export interface TestServicesContext {
   /** Which server `mongoUrl` is: FerretDB lacks TTL indexes, transactions and more (see README). */
   mongoEngine?: ProvidedMongoEngine;
   mongoUnavailable?: string;
+  /** Throwaway PostgreSQL, `postgres://postgres@127.0.0.1:P/postgres` (or `LATCHKEY_POSTGRES_URL`). */
+  postgresUrl?: string;
+  postgresUnavailable?: string;
 }
 
 declare module 'vitest' {

@@ -8,6 +8,7 @@ import { startServices } from './global-setup.js';
 import type { ServerHandle } from './handle.js';
 import { memcachedVersion, startMemcached } from './memcached.js';
 import { startMongo } from './mongo.js';
+import { findPostgresBinaries, postgresPing, startPostgres } from './postgres.js';
 import { mongoPing, redisCommand, tcpRequest } from './probe.js';
 import { startRedisCluster } from './redis-cluster.js';
 import { startRedisSentinel } from './redis-sentinel.js';
@@ -249,6 +250,45 @@ describe.runIf(requireService('mongo tooling', mongoAvailable ? true : undefined
     }
   });
 });
+
+function postgresBinariesFound(): true | undefined {
+  try {
+    findPostgresBinaries();
+    return true;
+  } catch {
+    return undefined;
+  }
+}
+
+describe.runIf(requireService('postgres tooling', postgresBinariesFound(), 'no initdb on the PATH or under /usr/lib/postgresql'))(
+  'postgres',
+  () => {
+    it('starts a fresh cluster, keeps data across kill + restart, pauses every process, stops cleanly', async () => {
+      const postgres = await startPostgres();
+      expect(postgres.url).toBe(`postgres://postgres@127.0.0.1:${postgres.port}/postgres`);
+      expect(postgres.port).not.toBe(5432);
+      const { Client } = await import('pg');
+      const query = async (sql: string): Promise<unknown[]> => {
+        const client = new Client({ connectionString: postgres.url, connectionTimeoutMillis: 5_000 });
+        await client.connect();
+        try {
+          return (await client.query(sql)).rows;
+        } finally {
+          await client.end();
+        }
+      };
+      await query("CREATE TABLE kv (k text PRIMARY KEY, v int); INSERT INTO kv VALUES ('a', 1)");
+      await killAndRestart(postgres, () => postgresPing(HOST, postgres.port));
+      expect(await query('SELECT k, v FROM kv')).toEqual([{ k: 'a', v: 1 }]);
+
+      await postgres.pause();
+      await expect(postgresPing(HOST, postgres.port, 300)).rejects.toThrow(/no answer/);
+      await postgres.resume();
+      expect(await postgresPing(HOST, postgres.port)).toBe(true);
+      await stopAndCheckGone(postgres);
+    });
+  },
+);
 
 /** Runs `fn` with every LATCHKEY_* variable cleared, then `vars` set; restores the environment after. */
 async function withEnv(vars: Record<string, string>, fn: () => Promise<void>): Promise<void> {
