@@ -2,8 +2,6 @@ import {
   BackendClosedError,
   backoffRetry,
   CallRunner,
-  checkAcquireOptions,
-  checkDuration,
   checkExpiresAt,
   checkLease,
   checkStoredEntries,
@@ -236,26 +234,15 @@ export class MemcachedBackend implements Backend {
   }
 
   acquireLock(key: string, options: AcquireLockOptions): Promise<Lease | undefined> {
-    return this.#lockCall('acquireLock', () => {
-      checkStoredKey(key);
-      checkAcquireOptions(options);
-      return this.#locks.acquire(key, options);
-    });
+    return this.#locks.acquire(key, options);
   }
 
   releaseLock(lease: Lease): Promise<boolean> {
-    return this.#lockCall('releaseLock', () => {
-      checkLease(lease);
-      return this.#locks.release(lease);
-    });
+    return this.#locks.release(lease);
   }
 
   extendLock(lease: Lease, leaseMs: number): Promise<boolean> {
-    return this.#lockCall('extendLock', () => {
-      checkLease(lease);
-      checkDuration('leaseMs', leaseMs);
-      return this.#locks.extend(lease, leaseMs);
-    });
+    return this.#locks.extend(lease, leaseMs);
   }
 
   /**
@@ -282,16 +269,6 @@ export class MemcachedBackend implements Backend {
   #run<T>(what: string, work: (call: Call) => Promise<T>): Promise<T> {
     if (this.#locks.closed) return Promise.reject(closedError(what));
     return this.#calls.run(what, work);
-  }
-
-  /** Starts a lock call: refused once closing; a guard's throw becomes the rejection. */
-  #lockCall<T>(what: string, start: () => Promise<T>): Promise<T> {
-    if (this.#locks.closed) return Promise.reject(closedError(what));
-    try {
-      return start();
-    } catch (error) {
-      return Promise.reject(error);
-    }
   }
 
   #route(key: string): Route {

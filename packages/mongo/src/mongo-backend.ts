@@ -97,7 +97,6 @@ export class MongoBackend implements Backend {
   readonly #options: ResolvedMongoOptions;
   readonly #collection: Collection;
   readonly #calls: CallRunner;
-  readonly #protocol: MongoLocks;
   readonly #locks: LockWaiters;
   #ttlIndex: Promise<void> | undefined;
   #closing: Promise<void> | undefined;
@@ -123,10 +122,10 @@ export class MongoBackend implements Backend {
       },
       ...(connection === undefined ? {} : { connection }),
     });
-    this.#protocol = new MongoLocks(NAME, this.#collection, this.#calls);
+    const protocol = new MongoLocks(this.#collection, this.#calls);
     this.#locks = new LockWaiters({
       name: NAME,
-      protocol: this.#protocol,
+      protocol,
       retry: backoffRetry({ minMs: Math.min(MIN_LOCK_POLL_INTERVAL_MS, lockPollIntervalMs), maxMs: lockPollIntervalMs }),
     });
   }
@@ -353,7 +352,6 @@ export class MongoBackend implements Backend {
 
   async #close(): Promise<void> {
     await Promise.all([this.#locks.close(), this.#ttlIndex]);
-    await this.#protocol.settled();
     this.#calls.close();
     const { ownsClient, client } = this.#options;
     if (ownsClient) await this.#calls.run('close', () => client.close(), { evenIfClosed: true });

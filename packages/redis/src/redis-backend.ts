@@ -1,8 +1,6 @@
 import {
   BackendClosedError,
   CallRunner,
-  checkAcquireOptions,
-  checkDuration,
   checkExpiresAt,
   checkLease,
   checkStoredEntries,
@@ -268,11 +266,7 @@ export class RedisBackend implements Backend {
    * @throws {BackendUnavailableError | BackendTimeoutError | BackendError} when an attempt fails.
    */
   acquireLock(key: string, options: AcquireLockOptions): Promise<Lease | undefined> {
-    return this.#guard('acquireLock', () => {
-      checkStoredKey(key);
-      checkAcquireOptions(options);
-      return this.#locks.waiters.acquire(key, options);
-    });
+    return this.#locks.waiters.acquire(key, options);
   }
 
   /**
@@ -281,10 +275,7 @@ export class RedisBackend implements Backend {
    * @throws {ValidationError} for a malformed lease, before any I/O.
    */
   releaseLock(lease: Lease): Promise<boolean> {
-    return this.#guard('releaseLock', () => {
-      checkLease(lease);
-      return this.#locks.waiters.release(lease);
-    });
+    return this.#locks.waiters.release(lease);
   }
 
   /**
@@ -293,11 +284,7 @@ export class RedisBackend implements Backend {
    * @throws {ValidationError} for a malformed lease or `leaseMs`, before any I/O.
    */
   extendLock(lease: Lease, leaseMs: number): Promise<boolean> {
-    return this.#guard('extendLock', () => {
-      checkLease(lease);
-      checkDuration('leaseMs', leaseMs);
-      return this.#locks.waiters.extend(lease, leaseMs);
-    });
+    return this.#locks.waiters.extend(lease, leaseMs);
   }
 
   /**

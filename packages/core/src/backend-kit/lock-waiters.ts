@@ -23,10 +23,12 @@ export type AttemptOutcome<L extends Lease = Lease> =
 export interface LockProtocol<L extends Lease = Lease> {
   /**
    * One attempt at the lease on `key` for `leaseMs` (`0`: no lapse). Must settle (under the
-   * backend's deadline) and must leave nothing behind when it rejects. A lease it returns
-   * should carry `acquiredAt` (see {@link Lease.acquiredAt}).
+   * backend's deadline) and must leave nothing behind when it rejects: a lease the server may
+   * have granted although the answer was lost or came too late goes to `giveBack` (tracked
+   * and reported, see {@link LockWaiters.giveBack}). A lease it returns should carry
+   * `acquiredAt` (see {@link Lease.acquiredAt}).
    */
-  attempt(key: string, leaseMs: number): Promise<AttemptOutcome<L>>;
+  attempt(key: string, leaseMs: number, giveBack: (lease: L) => void): Promise<AttemptOutcome<L>>;
   /** Owner-checked release: `true` when `lease` still held its key and now does not. */
   release(lease: L): Promise<boolean>;
   /** Owner-checked renewal for `leaseMs` from now: `true` when renewed. */
@@ -225,6 +227,8 @@ export class LockWaiters<L extends Lease = Lease> {
     this.#track(this.#giveBack(lease));
   }
 
+  readonly #giveBackLater = (lease: L): void => this.giveBack(lease);
+
   /** Releases may have gone unheard (a notification channel came back): every head looks again. */
   wakeAll(): void {
     const now = performance.now();
@@ -287,7 +291,7 @@ export class LockWaiters<L extends Lease = Lease> {
     const startedAt = performance.now();
     let outcome: AttemptOutcome<L>;
     try {
-      outcome = await this.#protocol.attempt(key, leaseMs);
+      outcome = await this.#protocol.attempt(key, leaseMs, this.#giveBackLater);
     } finally {
       this.#dropIfIdle(key, state);
     }
@@ -324,7 +328,7 @@ export class LockWaiters<L extends Lease = Lease> {
         const startedAt = now;
         let outcome: AttemptOutcome<L>;
         try {
-          outcome = await this.#protocol.attempt(key, head.leaseMs);
+          outcome = await this.#protocol.attempt(key, head.leaseMs, this.#giveBackLater);
         } catch (error) {
           const failed = head;
           this.#finish(key, state, failed, () => failed.reject(error));

@@ -57,12 +57,12 @@ export class MemcachedLocks implements LockProtocol {
   }
 
   /** One try at the lease on backend key `key`: `{ lease }`, or `{}` when another owner holds it. */
-  attempt(key: string, leaseMs: number): Promise<AttemptOutcome> {
+  attempt(key: string, leaseMs: number, giveBack: (lease: Lease) => void): Promise<AttemptOutcome> {
     const route = this.#router.route(key);
     return this.#calls.run('acquireLock', (call) => this.#attempt(route, leaseMs, call), {
       // Won after the attempt had settled: nobody will hold it.
       onLate: ({ lease }) => {
-        if (lease !== undefined) this.#giveBack(lease, () => this.release(lease));
+        if (lease !== undefined) giveBack(lease);
       },
     });
   }

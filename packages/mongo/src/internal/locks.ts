@@ -5,7 +5,7 @@
 
 import { randomUUID } from 'node:crypto';
 import type { Collection } from 'mongodb';
-import { reportGiveBackFailure, type AttemptOutcome, type CallRunner, type Lease, type LockProtocol } from '@latchkey/core';
+import { type AttemptOutcome, type CallRunner, type Lease, type LockProtocol } from '@latchkey/core';
 import { FIELD, NEVER, ONE, fenceOf, freeLockFilter, idFilter, leaseFilter } from './document.js';
 import { isDuplicateKey } from './errors.js';
 
@@ -34,19 +34,15 @@ export class MongoLease implements Lease {
  * well-formed lease is accepted back.
  */
 export class MongoLocks implements LockProtocol {
-  readonly #name: string;
   readonly #collection: Collection;
   readonly #calls: CallRunner;
-  /** Give-backs of leases won after their attempt's deadline, so the backend can wait for them. */
-  readonly #giveBacks = new Set<Promise<void>>();
 
-  constructor(name: string, collection: Collection, calls: CallRunner) {
-    this.#name = name;
+  constructor(collection: Collection, calls: CallRunner) {
     this.#collection = collection;
     this.#calls = calls;
   }
 
-  attempt(key: string, leaseMs: number): Promise<AttemptOutcome> {
+  attempt(key: string, leaseMs: number, giveBack: (lease: Lease) => void): Promise<AttemptOutcome> {
     // One deadline for the whole attempt, its duplicate-key retry included.
     return this.#calls.run(
       'acquireLock',
@@ -76,8 +72,9 @@ export class MongoLocks implements LockProtocol {
         return {};
       },
       {
+        // Won after the attempt's deadline: nobody will hold it.
         onLate: ({ lease }) => {
-          if (lease !== undefined) this.#giveBack(lease);
+          if (lease !== undefined) giveBack(lease);
         },
       },
     );
@@ -110,20 +107,5 @@ export class MongoLocks implements LockProtocol {
       if (lease instanceof MongoLease) lease.expiresAt = leaseMs === 0 ? Infinity : expiresAt.getTime();
       return true;
     });
-  }
-
-  /** Resolves once every give-back of a lease won too late has been sent. */
-  async settled(): Promise<void> {
-    while (this.#giveBacks.size > 0) await Promise.all([...this.#giveBacks]);
-  }
-
-  /** Gives back a lease whose attempt had already timed out: nobody waits for it. */
-  #giveBack(lease: Lease): void {
-    const sent = this.release(lease).then(
-      () => undefined,
-      (error: unknown) => reportGiveBackFailure(this.#name, lease, error),
-    );
-    this.#giveBacks.add(sent);
-    void sent.finally(() => this.#giveBacks.delete(sent));
   }
 }

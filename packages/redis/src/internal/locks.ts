@@ -1,13 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import {
-  LockWaiters,
-  reportGiveBackFailure,
-  wakeUpRetry,
-  type AttemptOutcome,
-  type CallRunner,
-  type Lease,
-  type LockProtocol,
-} from '@latchkey/core';
+import { LockWaiters, wakeUpRetry, type AttemptOutcome, type CallRunner, type Lease, type LockProtocol } from '@latchkey/core';
 import { subscriberFactory } from './clients.js';
 import type { RedisClient } from './connection-gate.js';
 import { neverWritten } from './errors.js';
@@ -42,8 +34,6 @@ export class RedisLocks implements LockProtocol {
   readonly #calls: CallRunner;
   readonly #layout: KeyLayout;
   readonly #releases: ReleaseListener;
-  /** Give-backs after attempts whose answer was lost, so that {@link close} waits for them. */
-  readonly #givingBack = new Set<Promise<void>>();
 
   constructor(options: RedisLocksOptions) {
     const { client, calls, layout, timeoutMs } = options;
@@ -70,7 +60,7 @@ export class RedisLocks implements LockProtocol {
   }
 
   /** One acquire script: the lease when the lock was free, else how long the holder's lease has left. */
-  async attempt(key: string, leaseMs: number): Promise<AttemptOutcome> {
+  async attempt(key: string, leaseMs: number, giveBack: (lease: Lease) => void): Promise<AttemptOutcome> {
     const dataKey = this.#layout.dataKey(key);
     const token = randomUUID();
     const acquiredAt = performance.now();
@@ -83,7 +73,7 @@ export class RedisLocks implements LockProtocol {
       });
     } catch (error) {
       // The script may have run although its answer was lost: let go of what it may have taken.
-      if (sent && !neverWritten(error)) this.#giveBack({ key, token, fencingToken: 0n });
+      if (sent && !neverWritten(error)) giveBack({ key, token, fencingToken: 0n });
       throw error;
     }
     const [won, value] = reply as [unknown, unknown];
@@ -116,7 +106,6 @@ export class RedisLocks implements LockProtocol {
   async close(): Promise<void> {
     this.#releases.close();
     await this.waiters.close();
-    while (this.#givingBack.size > 0) await Promise.allSettled([...this.#givingBack]);
   }
 
   /** Whether releases are heard now; when not, starts listening (the next head then looks again). */
@@ -124,14 +113,5 @@ export class RedisLocks implements LockProtocol {
     if (this.#releases.listening) return true;
     void this.#releases.listen();
     return false;
-  }
-
-  #giveBack(lease: Lease): void {
-    const work = this.release(lease).then(
-      () => undefined,
-      (error: unknown) => reportGiveBackFailure(NAME, lease, error),
-    );
-    this.#givingBack.add(work);
-    void work.then(() => this.#givingBack.delete(work));
   }
 }
