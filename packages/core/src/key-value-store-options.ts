@@ -26,7 +26,7 @@ export interface ConfigureOptions {
   readonly lockWaitMs?: number;
   /** Default expiry of written values. Absent: values never expire. */
   readonly ttlMs?: number;
-  /** How values become bytes. @default {@link v8Codec} */
+  /** How values become bytes. @default {@link taggedCodec} */
   readonly codec?: Codec;
   /**
    * Backstop deadline of each backend call (adapters have their own, shorter ones).

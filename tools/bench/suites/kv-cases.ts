@@ -37,7 +37,7 @@ export function unavailableKvClient(name: string, reason: string, does: KvClient
  */
 export function latchkeyKvClient(store: KeyValueStore | string, backend: string, getManyNote = ''): KvClient {
   const does = {
-    get: `\`store.get(key)\`: \`KeyValueStore\` over ${backend}, default configuration (default key mangler, v8 codec, expiry envelope)`,
+    get: `\`store.get(key)\`: \`KeyValueStore\` over ${backend}, default configuration (default key mangler, tagged codec, expiry envelope)`,
     set: '`store.set(key, value)`',
     getMany: `\`store.getMany(keys)\`${getManyNote}`,
   };

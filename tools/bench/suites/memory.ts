@@ -45,7 +45,7 @@ async function filledStores(label: string, keys: readonly string[]): Promise<Sto
 
 const DOES = {
   latchkey:
-    '`KeyValueStore` over `MemoryBackend`, default configuration (SHA-1 key mangling, v8 codec, expiry envelope, values copied in and out)',
+    '`KeyValueStore` over `MemoryBackend`, default configuration (SHA-1 key mangling, tagged codec, expiry envelope, values copied in and out)',
   raw: 'a plain `Map` holding the object itself: no copy, so callers share and can mutate the stored value',
   copied: 'a `Map` of `v8.serialize` bytes, `v8.deserialize` on read: the same isolation as latchkey, without the store around it',
   keyv: '`new Keyv()` (keyv 5, in-memory `Map`, JSON serialization: `Date`, `Map`, `BigInt` do not survive)',

@@ -1,6 +1,6 @@
 import { CallRunner } from '../backend-kit/call-runner.js';
 import { hasOwnLocks, type Backend } from '../backend.js';
-import { v8Codec, type Codec } from '../codec.js';
+import { taggedCodec, type Codec } from '../codec.js';
 import { LatchkeyError, ValidationError } from '../errors.js';
 import { sha1KeyMangler, type KeyMangler } from '../key-mangler.js';
 import type { ConfigureOptions, ProxyBackendClass } from '../key-value-store-options.js';
@@ -104,7 +104,7 @@ function checkKeyMangler(keyMangler: unknown): KeyMangler | null | undefined {
 }
 
 function checkCodec(value: unknown): Codec {
-  const codec = (value ?? v8Codec) as Codec;
+  const codec = (value ?? taggedCodec) as Codec;
   if (typeof codec !== 'object' || codec === null || typeof codec.encode !== 'function' || typeof codec.decode !== 'function') {
     throw new ValidationError('codec must be an object with encode and decode functions.');
   }
