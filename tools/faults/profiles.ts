@@ -1,7 +1,7 @@
 /**
  * How hard each scenario pushes each backend. The defaults keep the whole suite within a few
- * minutes on a 2-core CI machine; `LATCHKEY_FAULTS_FULL=1` runs the counts of issue 6 in
- * full (and more repetitions). docs/FAULT-TESTS.md lists both.
+ * minutes on a 2-core CI machine; `LATCHKEY_FAULTS_FULL=1` runs the full counts (the
+ * targets the suite was built to, and more repetitions). docs/FAULT-TESTS.md lists both.
  *
  * @module
  */
@@ -16,13 +16,13 @@ export interface FaultProfile {
   readonly processes: number;
   /** Concurrent workers per process in the contention scenario. */
   readonly workersPerProcess: number;
-  /** Lock-protected increments per contention run (issue 6: 1,000). */
+  /** Lock-protected increments per contention run (full target: 1,000). */
   readonly increments: number;
   /** Contention runs; each must end at exactly {@link increments}. */
   readonly contentionRuns: number;
-  /** Concurrent waiters in the waiter scenario (issue 6: 128). */
+  /** Concurrent waiters in the waiter scenario (full target: 128). */
   readonly waiters: number;
-  /** Increments the waiters share (issue 6: 2,000). */
+  /** Increments the waiters share (full target: 2,000). */
   readonly waiterIncrements: number;
   /** How long each waiter waits for the lock. */
   readonly waiterWaitMs: number;
@@ -32,21 +32,21 @@ export interface FaultProfile {
   readonly safetyWindowMs: number;
   /** Paused-holder freezes; each freeze covers `pausedTrials / pausedRounds` keys. */
   readonly pausedRounds: number;
-  /** Paused-holder trials (issue 6: 100). */
+  /** Paused-holder trials (full target: 100). */
   readonly pausedTrials: number;
   /** Holder-crash trials. */
   readonly crashTrials: number;
   /** Lease of the crashing holder (raised to the backend's minimum). */
   readonly crashLeaseMs: number;
-  /** Allowed delay after the lease for a waiter to take a crashed holder's lock (issue 6: 1 s; memcached 2 s). */
+  /** Allowed delay after the lease for a waiter to take a crashed holder's lock (target: 1 s; memcached 2 s). */
   readonly crashSlackMs: number;
-  /** Redis `appendonly yes` kill -9 runs (issue 6: 10). */
+  /** Redis `appendonly yes` kill -9 runs (full target: 10). */
   readonly aofRuns: number;
-  /** Aborted acquires (issue 6: 1,000). */
+  /** Aborted acquires (full target: 1,000). */
   readonly abortTrials: number;
   /** Abort trials running at once. */
   readonly abortConcurrency: number;
-  /** Generated malformed keys and values (issue 6: at least 500). */
+  /** Generated malformed keys and values (full target: at least 500). */
   readonly badInputs: number;
   /** Model-based runs (random command sequences). */
   readonly modelRuns: number;

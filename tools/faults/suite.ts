@@ -1,5 +1,5 @@
 /**
- * The fault suite of one backend: every scenario of issue 6, registered as vitest suites.
+ * The fault suite of one backend: every scenario docs/FAULT-TESTS.md lists, registered as vitest suites.
  * The test files in test/ call {@link describeBackendFaults} once per backend.
  *
  * @module

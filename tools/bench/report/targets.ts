@@ -1,5 +1,5 @@
 /**
- * The goals issue 6 (and the backend issues before it) set for the benchmarks, checked against
+ * The goals set for the benchmarks ("Goals at a glance" in docs/PERFORMANCE.md), checked against
  * a run's results. A goal the harness already judged is taken as recorded; one it did not is
  * worked out from the recorded figures with the harness's own paired ratio, and says so.
  *

@@ -16,7 +16,7 @@ import { keyvClient } from './keyv-client.js';
 import { versions } from './packages.js';
 import { memcachedServer } from './servers.js';
 
-/** The options of `MemcachedBackend` this suite uses (API.md, "Adapters"). */
+/** The options of `MemcachedBackend` this suite uses (docs/API.md, "Adapters"). */
 interface MemcachedBackendOptions {
   readonly servers: string;
   readonly keyPrefix?: string;

@@ -16,7 +16,7 @@ import { keyvClient } from './keyv-client.js';
 import { versions } from './packages.js';
 import { mongoServer } from './servers.js';
 
-/** The options of `MongoBackend` this suite uses (API.md, "Adapters"). */
+/** The options of `MongoBackend` this suite uses (docs/API.md, "Adapters"). */
 interface MongoBackendOptions {
   readonly url: string;
   readonly dbName: string;

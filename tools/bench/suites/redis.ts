@@ -36,7 +36,7 @@ import { keyvClient } from './keyv-client.js';
 import { versions } from './packages.js';
 import { redisServer } from './servers.js';
 
-/** The options of `RedisBackend` this suite uses (API.md, "Adapters"). */
+/** The options of `RedisBackend` this suite uses (docs/API.md, "Adapters"). */
 interface RedisBackendOptions {
   readonly url: string;
   readonly keyPrefix?: string;

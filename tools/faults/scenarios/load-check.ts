@@ -9,10 +9,10 @@ import { summarize } from '../stats.js';
 import type { CallRecord, LoadReport, Stall } from '../worker/commands.js';
 import { isTyped, tally } from '../worker/outcome.js';
 
-/** Calls may take this much longer than their deadline (issue 6). */
+/** Calls may take this much longer than their deadline (the suite's target, docs/FAULT-TESTS.md). */
 export const SETTLE_SLACK_MS = 100;
 
-/** How soon after the fault ends calls must succeed again (issue 6). */
+/** How soon after the fault ends calls must succeed again (the suite's target, docs/FAULT-TESTS.md). */
 export const RECOVERY_MS = 3000;
 
 /**

@@ -28,7 +28,7 @@ import { epochNow, outcomeOf, sleep, type Outcome } from './outcome.js';
  */
 export const LOCK_RELEASE_GRACE_MS = 2000;
 
-/** How soon an aborted acquire must settle (issue 6). */
+/** How soon an aborted acquire must settle (the suite's target, docs/FAULT-TESTS.md). */
 export const ABORT_SETTLE_MS = 50;
 
 /** A value scenarios store: anything that survives structured clone and JSON. */

@@ -45,7 +45,7 @@ describe('MongoBackend options', () => {
       expect(resolved.client.options).toMatchObject({ serverSelectionTimeoutMS: 987, connectTimeoutMS: 1235, socketTimeoutMS: 1235 });
     });
 
-    it('passes the seed’s options (write concern, read preference, replica set, TLS, credentials) to the built client', () => {
+    it('passes the options Keystone’s Mongo backend took (write concern, read preference, replica set, TLS, credentials) to the built client', () => {
       const resolved = resolveMongoOptions({
         ...valid,
         clientOptions: {
