@@ -11,6 +11,15 @@ export { redisCommand, tcpRequest } from './probe.js';
 export { startRedis, type RedisOptions } from './redis.js';
 export { startRedisCluster, RedisCluster, type RedisClusterOptions } from './redis-cluster.js';
 export { startRedisSentinel, RedisSentinel, SENTINEL_MASTER_NAME, type RedisSentinelOptions } from './redis-sentinel.js';
+export { startRedisReplicaSet, RedisReplicaSet, type FailoverReport, type RedisReplicaSetOptions } from './redis-replica-set.js';
+export {
+  startRedisClusterWithReplicas,
+  RedisReplicatedCluster,
+  parseClusterNodes,
+  type ClusterNodeView,
+  type RedisClusterWithReplicasOptions,
+} from './redis-cluster-replicas.js';
+export { respCommand, respOk, RespError, fieldsOf, infoFields, type RespValue } from './resp.js';
 export { startMemcached, type MemcachedOptions } from './memcached.js';
 export { startMongo, buildFerretDB, MongoServer, FERRETDB_BIN, type MongoEngine, type MongoOptions } from './mongo.js';
 export { startPostgres, findPostgresBinaries, postgresPing, PostgresServer, POSTGRES_USER, type PostgresOptions } from './postgres.js';
