@@ -1,0 +1,3 @@
+import { createGlobalSetup } from '@latchkey/test-servers';
+
+export default createGlobalSetup(['postgres']);
