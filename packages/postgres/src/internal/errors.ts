@@ -41,6 +41,7 @@ const TIMEOUT_SQLSTATES = new Set([
 /** pg's own messages for a connection that failed or went away. */
 const UNREACHABLE_MESSAGES = [
   'Connection terminated',
+  'timeout expired',
   'timeout exceeded when trying to connect',
   'Client has encountered a connection error and is not queryable',
   'Client was closed and is not queryable',
