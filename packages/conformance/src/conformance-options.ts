@@ -41,7 +41,8 @@ export interface ConformanceOptions<B extends Backend = Backend> {
   /**
    * A second handle on the **same** data and locks as `backend` (for a server: a new client
    * with the same prefix), used by the cross-instance checks (mutual exclusion and
-   * `getOrCreate` across store instances). The suite closes it after the check.
+   * `getOrCreate` across store instances) and by "close gives back the leases it holds",
+   * which is reported not applicable without it. The suite closes it after the check.
    * @default the same backend instance (two stores then share one backend object)
    */
   readonly createPeer?: (backend: B) => Backend | Promise<Backend>;

@@ -5,7 +5,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RunResult } from '../../src/internal/runner.js';
 
-const packageDir = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+/** The conformance package's directory. */
+export const packageDir = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 /** The built command (the `test` target builds first). */
 export const cliPath = join(packageDir, 'dist', 'cli.js');
 /** Where fixture modules live; the command runs from here. */
