@@ -49,6 +49,23 @@ export { KeyValueStoreLock, type AcquireOptions, type LockOptions } from './key-
 export { LocalLockTable } from './local-lock-table.js';
 export { ProxyBackend } from './proxy-backend.js';
 export { getKeyValueStore, registerBackend, type BackendFactory } from './registry.js';
+export {
+  LOCK_ACQUIRE_CHANNEL,
+  LOCK_RELEASE_CHANNEL,
+  lockAcquireChannel,
+  lockReleaseChannel,
+  STORE_OPERATION_CHANNEL,
+  storeOperationChannel,
+  type LatchkeyTraceSubscribers,
+  type LatchkeyTracingChannel,
+  type LockAcquireMessage,
+  type LockAcquireOperation,
+  type LockAcquireOutcome,
+  type LockReleaseMessage,
+  type StoreOperation,
+  type StoreOperationMessage,
+  type StoreOperationOutcome,
+} from './tracing.js';
 
 // The backend kit: plumbing for backend authors (see "Writing a backend" in the README).
 export {

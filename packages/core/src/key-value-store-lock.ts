@@ -13,7 +13,15 @@ import { leaseLengthMs, trustedForMs, type LockHost, type ResolvedConfig } from 
 import { withDeadline } from './backend-kit/call-runner.js';
 import { reportGiveBackFailure } from './backend-kit/warnings.js';
 import { timerDelay } from './internal/timers.js';
+import { traceCall, type Writable } from './internal/trace.js';
 import { optionalDuration, optionalObject, optionalSignal } from './internal/validate.js';
+import {
+  lockAcquireTracing,
+  lockReleaseTracing,
+  type LockAcquireMessage,
+  type LockAcquireOperation,
+  type LockReleaseMessage,
+} from './tracing.js';
 
 /** Options of {@link KeyValueStore.getLock}. */
 export interface LockOptions {
@@ -74,6 +82,8 @@ export class KeyValueStoreLock implements AsyncDisposable {
   #active = false;
   #acquiring = false;
   #startedAt: number | undefined;
+  /** When the lock was last won (monotonic clock), for the release message's `heldMs`. */
+  #wonAt = 0;
   #controller = new AbortController();
   #expiryTimer: ReturnType<typeof setTimeout> | undefined;
   #extendTimer: ReturnType<typeof setTimeout> | undefined;
@@ -147,7 +157,7 @@ export class KeyValueStoreLock implements AsyncDisposable {
     optionalObject('acquire options', options);
     const waitMs = optionalDuration('waitMs', options.waitMs) ?? config.lockWaitMs;
     const signal = optionalSignal('signal', options.signal);
-    const won = await this.#take(waitMs, signal);
+    const won = await this.#take('acquire', waitMs, signal);
     if (!won) throw new LockAcquireTimeoutError(this.key, waitMs);
     return this;
   }
@@ -157,7 +167,7 @@ export class KeyValueStoreLock implements AsyncDisposable {
    * @throws {ValidationError} when the lock is already active or being acquired.
    */
   async tryAcquire(): Promise<boolean> {
-    return this.#take(0, undefined);
+    return this.#take('tryAcquire', 0, undefined);
   }
 
   /**
@@ -193,11 +203,31 @@ export class KeyValueStoreLock implements AsyncDisposable {
    * @throws {BackendUnavailableError | BackendTimeoutError} when the backend cannot be reached
    * (the lock is inactive anyway and its lease lapses on its own).
    */
-  async release(): Promise<void> {
+  release(): Promise<void> {
+    if (!this.#active || !lockReleaseTracing.hasSubscribers) return this.#letGo(false);
+    return this.#tracedRelease('release', () => this.#letGo(false));
+  }
+
+  /**
+   * Called by the store's `close()` while the chain is still open: lets go of the lock like
+   * {@link release}, reporting (not throwing) a failed give-back.
+   * @internal
+   */
+  giveBackAtClose(): Promise<void> {
+    if (!this.#active) return Promise.resolve();
+    const lease = this.#lease;
+    const letGo = lockReleaseTracing.hasSubscribers ? this.#tracedRelease('close', () => this.#letGo(true)) : this.#letGo(true);
+    return letGo.catch((error: unknown) => {
+      reportGiveBackFailure(this.#host.name, lease ?? { key: this.key }, error);
+    });
+  }
+
+  /** Deactivates the lock and gives its lease back; `atClose`: the store is closing, its chain still open. */
+  async #letGo(atClose: boolean): Promise<void> {
     if (!this.#active) return;
     const lease = this.#lease;
     this.#deactivate(new LockNotActiveError(this.key));
-    if (lease === undefined || this.#host.isClosed()) return;
+    if (lease === undefined || (!atClose && this.#host.isClosed())) return;
     const config = this.#config;
     const chain = config.chain;
     if (chain.releaseLock !== undefined) {
@@ -206,23 +236,21 @@ export class KeyValueStoreLock implements AsyncDisposable {
     }
   }
 
-  /**
-   * Called by the store's `close()` while the chain is still open: lets go of the lock like
-   * {@link release}, reporting (not throwing) a failed give-back.
-   * @internal
-   */
-  async giveBackAtClose(): Promise<void> {
-    if (!this.#active) return;
-    const lease = this.#lease;
-    this.#deactivate(new LockNotActiveError(this.key));
-    const chain = this.#config.chain;
-    if (lease === undefined || chain.releaseLock === undefined) return;
-    const releaseLock = chain.releaseLock.bind(chain);
-    await this.#config.calls
-      .run(`releaseLock(${this.key})`, () => releaseLock(lease))
-      .catch((error: unknown) => {
-        reportGiveBackFailure(this.#host.name, lease, error);
-      });
+  /** Runs a release of this (active) lock under the release tracing channel. */
+  #tracedRelease(operation: LockReleaseMessage['operation'], letGo: () => Promise<void>): Promise<void> {
+    const message: Writable<LockReleaseMessage> = {
+      store: this.#host.name,
+      operation,
+      backend: this.#config.backendName,
+      key: this.#config.traceKeys ? this.key : undefined,
+      heldMs: performance.now() - this.#wonAt,
+      outcome: undefined,
+      durationMs: undefined,
+    };
+    return traceCall(lockReleaseTracing, message, async () => {
+      await letGo();
+      message.outcome = 'released';
+    });
   }
 
   /** Same as {@link release}; lets `await using` release the lock. */
@@ -251,7 +279,31 @@ export class KeyValueStoreLock implements AsyncDisposable {
     this.#lost(new LockTimeoutError(this.key));
   }
 
-  async #take(waitMs: number, signal: AbortSignal | undefined): Promise<boolean> {
+  #take(operation: LockAcquireOperation, waitMs: number, signal: AbortSignal | undefined): Promise<boolean> {
+    if (!lockAcquireTracing.hasSubscribers) return this.#takeLock(waitMs, signal);
+    const message: Writable<LockAcquireMessage> = {
+      store: this.#host.name,
+      operation,
+      backend: this.#config.backendName,
+      key: this.#config.traceKeys ? this.key : undefined,
+      waitMs,
+      enabled: this.enabled,
+      outcome: undefined,
+      durationMs: undefined,
+    };
+    return traceCall(lockAcquireTracing, message, async () => {
+      try {
+        const won = await this.#takeLock(waitMs, signal);
+        message.outcome = won ? 'acquired' : 'timeout';
+        return won;
+      } catch (error) {
+        if (signal?.aborted === true && error === signal.reason) message.outcome = 'aborted';
+        throw error;
+      }
+    });
+  }
+
+  async #takeLock(waitMs: number, signal: AbortSignal | undefined): Promise<boolean> {
     if (this.#active || this.#acquiring) {
       throw new ValidationError(`The lock for "${this.key}" is already ${this.#active ? 'active' : 'being acquired'}.`);
     }
@@ -313,6 +365,7 @@ export class KeyValueStoreLock implements AsyncDisposable {
     this.#host.track(this, true);
     this.#lease = lease;
     this.#startedAt = startedAt;
+    this.#wonAt = performance.now();
     this.#active = true;
     if (this.#controller.signal.aborted) this.#controller = new AbortController();
     this.#armTimers();

@@ -35,6 +35,12 @@ export interface ConfigureOptions {
   readonly operationTimeoutMs?: number;
   /** Passed to a registered factory when `backingStore` is a name. */
   readonly backendOptions?: Record<string, unknown>;
+  /**
+   * Put user keys into the store's diagnostics-channel messages (`key`; see the README's
+   * Observability section). Off by default: keys often hold user ids, e-mail addresses or
+   * tokens, and traces travel to other systems. @default false
+   */
+  readonly traceKeys?: boolean;
 }
 
 /** Options of {@link KeyValueStore.set}. */

@@ -17,6 +17,7 @@ import { reportGiveBackFailure } from './backend-kit/warnings.js';
 import { open, seal } from './internal/envelope.js';
 import { forgetStore } from './internal/registry-state.js';
 import { resolveConfig } from './internal/resolve-config.js';
+import { traceCall, type Writable } from './internal/trace.js';
 import { assertKey, describe, optionalDuration, optionalObject, optionalSignal } from './internal/validate.js';
 import { createLock, KeyValueStoreLock, type LockOptions } from './key-value-store-lock.js';
 import type {
@@ -27,6 +28,10 @@ import type {
   SetOptions,
   WithLockOptions,
 } from './key-value-store-options.js';
+import { storeOperationTracing, type StoreOperation, type StoreOperationMessage } from './tracing.js';
+
+/** The message of one store call while it runs. */
+type StoreTrace = Writable<StoreOperationMessage>;
 
 export type {
   ConfigureOptions,
@@ -107,11 +112,20 @@ export class KeyValueStore implements AsyncDisposable {
    * included).
    * @throws {NotFoundError} when the key is missing or expired (`target` is the key).
    */
-  async get<T = unknown>(key: string): Promise<T> {
+  get<T = unknown>(key: string): Promise<T> {
+    if (!storeOperationTracing.hasSubscribers) return this.#get<T>(key, undefined);
+    return this.#traced('get', key, 1, (trace) => this.#get<T>(key, trace));
+  }
+
+  async #get<T>(key: string, trace: StoreTrace | undefined): Promise<T> {
     const config = this.#resolved();
     const stored = this.#storedKey(config, key);
     const bytes = await this.#call(config, 'get', () => config.chain.get(stored));
     const found = this.#decode<T>(config, bytes, Date.now());
+    if (trace !== undefined) {
+      trace.missCount = found === MISSING ? 1 : 0;
+      trace.outcome = found === MISSING ? 'miss' : 'hit';
+    }
     if (found === MISSING) throw new NotFoundError(key);
     return found;
   }
@@ -120,10 +134,21 @@ export class KeyValueStore implements AsyncDisposable {
    * The values of `keys`, in input order (duplicates give duplicates). `[]` for `[]`.
    * @throws {NotFoundError} when any key is missing; `target` lists all missing keys in input order.
    */
-  async getMany<T = unknown>(keys: readonly string[]): Promise<T[]> {
+  getMany<T = unknown>(keys: readonly string[]): Promise<T[]> {
+    if (!storeOperationTracing.hasSubscribers) return this.#getMany<T>(keys, undefined);
+    return this.#traced('getMany', undefined, Array.isArray(keys) ? keys.length : 0, (trace) => this.#getMany<T>(keys, trace));
+  }
+
+  async #getMany<T>(keys: readonly string[], trace: StoreTrace | undefined): Promise<T[]> {
     const config = this.#resolved();
     const stored = this.#storedKeys(config, keys);
-    if (stored.length === 0) return [];
+    if (stored.length === 0) {
+      if (trace !== undefined) {
+        trace.missCount = 0;
+        trace.outcome = 'hit';
+      }
+      return [];
+    }
     const found = await this.#call(config, 'getMany', () => config.chain.getMany(stored));
     if (!Array.isArray(found) || found.length !== stored.length) {
       throw new BackendError(
@@ -133,13 +158,19 @@ export class KeyValueStore implements AsyncDisposable {
     const now = Date.now();
     const values: T[] = [];
     const missing: string[] = [];
+    let missCount = 0;
     found.forEach((bytes, index) => {
       const value = this.#decode<T>(config, bytes, now);
       const key = keys[index] as string;
       if (value === MISSING) {
+        missCount += 1;
         if (!missing.includes(key)) missing.push(key);
       } else values.push(value);
     });
+    if (trace !== undefined) {
+      trace.missCount = missCount;
+      trace.outcome = missCount > 0 ? 'miss' : 'hit';
+    }
     if (missing.length > 0) throw new NotFoundError(missing);
     return values;
   }
@@ -153,7 +184,12 @@ export class KeyValueStore implements AsyncDisposable {
    * @throws {SerializationError} when the value cannot be encoded.
    * @throws {ValueTooLargeError} when the encoded value exceeds the backend's limit.
    */
-  async set(key: string, value: unknown, options: SetOptions = {}): Promise<void> {
+  set(key: string, value: unknown, options: SetOptions = {}): Promise<void> {
+    if (!storeOperationTracing.hasSubscribers) return this.#set(key, value, options, undefined);
+    return this.#traced('set', key, 1, (trace) => this.#set(key, value, options, trace));
+  }
+
+  async #set(key: string, value: unknown, options: SetOptions, trace: StoreTrace | undefined): Promise<void> {
     const config = this.#resolved();
     const stored = this.#storedKey(config, key);
     optionalObject('set options', options);
@@ -166,6 +202,7 @@ export class KeyValueStore implements AsyncDisposable {
         ...(lease === undefined ? {} : { lease }),
       }),
     );
+    if (trace !== undefined) trace.outcome = outcome === 'lease-lost' ? 'lease-lost' : 'written';
     if (outcome === 'lease-lost') {
       options.lock?.markLost();
       throw new LockTimeoutError(key);
@@ -176,21 +213,42 @@ export class KeyValueStore implements AsyncDisposable {
    * Stores every entry, without locks (locking many keys at once invites deadlock).
    * Later duplicates win. `{}` and `[]` do nothing.
    */
-  async setMany(entries: Record<string, unknown> | Iterable<readonly [string, unknown]>, options: SetManyOptions = {}): Promise<void> {
+  setMany(entries: Record<string, unknown> | Iterable<readonly [string, unknown]>, options: SetManyOptions = {}): Promise<void> {
+    if (!storeOperationTracing.hasSubscribers) return this.#setMany(entries, options, undefined);
+    return this.#traced('setMany', undefined, Array.isArray(entries) ? entries.length : 0, (trace) =>
+      this.#setMany(entries, options, trace),
+    );
+  }
+
+  async #setMany(
+    entries: Record<string, unknown> | Iterable<readonly [string, unknown]>,
+    options: SetManyOptions,
+    trace: StoreTrace | undefined,
+  ): Promise<void> {
     const config = this.#resolved();
     optionalObject('setMany options', options);
     const ttlMs = optionalDuration('ttlMs', options.ttlMs, { positive: true }) ?? config.ttlMs;
     const pairs = toPairs(entries);
+    if (trace !== undefined) trace.keyCount = pairs.length;
     const encoded = pairs.map(([key, value]) => [this.#storedKey(config, key), this.#encode(config, key, value, ttlMs)] as const);
-    if (encoded.length === 0) return;
-    await this.#call(config, 'setMany', () => config.chain.setMany(encoded, ttlMs === undefined ? {} : { expiresAt: Date.now() + ttlMs }));
+    if (encoded.length > 0) {
+      await this.#call(config, 'setMany', () =>
+        config.chain.setMany(encoded, ttlMs === undefined ? {} : { expiresAt: Date.now() + ttlMs }),
+      );
+    }
+    if (trace !== undefined) trace.outcome = 'written';
   }
 
   /**
    * Deletes `key`, with the same lock checks as {@link set}.
    * @throws {NotFoundError} when the key does not exist.
    */
-  async delete(key: string, options: DeleteOptions = {}): Promise<void> {
+  delete(key: string, options: DeleteOptions = {}): Promise<void> {
+    if (!storeOperationTracing.hasSubscribers) return this.#delete(key, options, undefined);
+    return this.#traced('delete', key, 1, (trace) => this.#delete(key, options, trace));
+  }
+
+  async #delete(key: string, options: DeleteOptions, trace: StoreTrace | undefined): Promise<void> {
     const config = this.#resolved();
     const stored = this.#storedKey(config, key);
     optionalObject('delete options', options);
@@ -199,6 +257,9 @@ export class KeyValueStore implements AsyncDisposable {
     // envelope says has expired; that key is missing, as it is for get. One extra read, only there.
     const expiredBeforeDelete = config.ttlResolutionMs > 1 && (await this.#isExpiredOnBackend(config, stored));
     const outcome = await this.#call(config, 'delete', () => config.chain.delete(stored, lease === undefined ? {} : { lease }));
+    if (trace !== undefined) {
+      trace.outcome = outcome === 'lease-lost' ? 'lease-lost' : outcome === 'missing' || expiredBeforeDelete ? 'miss' : 'deleted';
+    }
     if (outcome === 'lease-lost') {
       options.lock?.markLost();
       throw new LockTimeoutError(key);
@@ -207,11 +268,16 @@ export class KeyValueStore implements AsyncDisposable {
   }
 
   /** Deletes every key, without locks; missing keys are ignored and `[]` does nothing. */
-  async deleteMany(keys: readonly string[]): Promise<void> {
+  deleteMany(keys: readonly string[]): Promise<void> {
+    if (!storeOperationTracing.hasSubscribers) return this.#deleteMany(keys, undefined);
+    return this.#traced('deleteMany', undefined, Array.isArray(keys) ? keys.length : 0, (trace) => this.#deleteMany(keys, trace));
+  }
+
+  async #deleteMany(keys: readonly string[], trace: StoreTrace | undefined): Promise<void> {
     const config = this.#resolved();
     const stored = this.#storedKeys(config, keys);
-    if (stored.length === 0) return;
-    await this.#call(config, 'deleteMany', () => config.chain.deleteMany(stored));
+    if (stored.length > 0) await this.#call(config, 'deleteMany', () => config.chain.deleteMany(stored));
+    if (trace !== undefined) trace.outcome = 'deleted';
   }
 
   /**
@@ -250,14 +316,26 @@ export class KeyValueStore implements AsyncDisposable {
    * runs `creator` under the key's lock and stores its result, and the others wait for it and
    * return the stored value. The lock is kept alive while `creator` runs.
    */
-  async getOrCreate<T>(key: string, creator: () => T | Promise<T>, options: GetOrCreateOptions = {}): Promise<T> {
+  getOrCreate<T>(key: string, creator: () => T | Promise<T>, options: GetOrCreateOptions = {}): Promise<T> {
+    if (!storeOperationTracing.hasSubscribers) return this.#getOrCreate(key, creator, options, undefined);
+    return this.#traced('getOrCreate', key, 1, (trace) => this.#getOrCreate(key, creator, options, trace));
+  }
+
+  async #getOrCreate<T>(
+    key: string,
+    creator: () => T | Promise<T>,
+    options: GetOrCreateOptions,
+    trace: StoreTrace | undefined,
+  ): Promise<T> {
     if (typeof creator !== 'function') throw new ValidationError('getOrCreate: creator must be a function.');
     optionalObject('getOrCreate options', options);
     const ttlMs = optionalDuration('ttlMs', options.ttlMs, { positive: true });
     const waitMs = optionalDuration('waitMs', options.waitMs);
     const signal = optionalSignal('signal', options.signal);
     try {
-      return await this.get<T>(key);
+      const found = await this.get<T>(key);
+      if (trace !== undefined) trace.outcome = 'hit';
+      return found;
     } catch (error) {
       if (!(error instanceof NotFoundError)) throw error;
     }
@@ -266,7 +344,8 @@ export class KeyValueStore implements AsyncDisposable {
       ...(waitMs === undefined ? {} : { waitMs }),
       ...(signal === undefined ? {} : { signal }),
     };
-    return this.withLock(
+    let outcome: 'waited' | 'created' = 'waited';
+    const value = await this.withLock(
       key,
       async (lock) => {
         try {
@@ -274,12 +353,16 @@ export class KeyValueStore implements AsyncDisposable {
         } catch (error) {
           if (!(error instanceof NotFoundError)) throw error;
         }
-        const value = await creator();
-        await this.set(key, value, { lock, ...(ttlMs === undefined ? {} : { ttlMs }) });
-        return value;
+        const created = await creator();
+        await this.set(key, created, { lock, ...(ttlMs === undefined ? {} : { ttlMs }) });
+        outcome = 'created';
+        return created;
       },
       lockOptions,
     );
+    // Only now: a failed release after the callback is a failure, not this outcome.
+    if (trace !== undefined) trace.outcome = outcome;
+    return value;
   }
 
   /**
@@ -307,6 +390,22 @@ export class KeyValueStore implements AsyncDisposable {
   /** Same as {@link close}; lets `await using` close the store. */
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
+  }
+
+  /** Runs one data call under the store tracing channel (callers check `hasSubscribers` first). */
+  #traced<R>(operation: StoreOperation, key: unknown, keyCount: number, run: (trace: StoreTrace) => Promise<R>): Promise<R> {
+    const config = this.#config;
+    const trace: StoreTrace = {
+      store: this.name,
+      operation,
+      backend: config?.backendName,
+      key: config?.traceKeys === true && typeof key === 'string' ? key : undefined,
+      keyCount,
+      outcome: undefined,
+      missCount: undefined,
+      durationMs: undefined,
+    };
+    return traceCall(storeOperationTracing, trace, () => run(trace));
   }
 
   #resolved(): ResolvedConfig {

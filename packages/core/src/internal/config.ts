@@ -25,6 +25,10 @@ export interface ResolvedConfig {
    * declares, since any proxy may stall — with one timer for all calls in flight.
    */
   readonly calls: CallRunner;
+  /** The constructor name of the backend beneath the proxies, for diagnostics messages. */
+  readonly backendName: string;
+  /** Whether diagnostics messages carry user keys (`traceKeys`). */
+  readonly traceKeys: boolean;
 }
 
 /** What a lock needs from its store. */

@@ -28,6 +28,7 @@ const KNOWN_OPTIONS: ReadonlySet<string> = new Set([
   'codec',
   'operationTimeoutMs',
   'backendOptions',
+  'traceKeys',
 ] satisfies (keyof ConfigureOptions)[]);
 
 /**
@@ -55,6 +56,7 @@ export async function resolveConfig(storeName: string, backingStore: unknown, va
       operationTimeoutMs:
         optionalDuration('operationTimeoutMs', options.operationTimeoutMs, { positive: true, allowInfinity: true }) ??
         DEFAULT_OPERATION_TIMEOUT_MS,
+      traceKeys: optionalBoolean('traceKeys', options.traceKeys) ?? false,
     };
     const backendOptions = (optionalObject('backendOptions', options.backendOptions) as Record<string, unknown> | undefined) ?? {};
     const proxies = resolveProxies(options.proxies);
@@ -74,6 +76,7 @@ export async function resolveConfig(storeName: string, backingStore: unknown, va
       maxKeyBytes,
       maxValueBytes,
       ttlResolutionMs,
+      backendName: backendNameOf(backend),
       calls: new CallRunner({ name: `KeyValueStore "${storeName}"`, timeoutMs: settings.operationTimeoutMs }),
     });
   } catch (error) {
@@ -86,6 +89,11 @@ export async function resolveConfig(storeName: string, backingStore: unknown, va
       },
     );
   }
+}
+
+function backendNameOf(backend: Backend): string {
+  const name: unknown = (backend as { constructor?: { name?: unknown } }).constructor?.name;
+  return typeof name === 'string' && name.length > 0 ? name : 'Object';
 }
 
 function checkOptionNames(value: unknown): ConfigureOptions {
