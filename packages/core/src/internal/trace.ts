@@ -17,24 +17,32 @@ export type Writable<T> = { -readonly [K in keyof T]: T[K] };
  * - A rejection after `run` set `outcome` is that outcome's documented rejection (a miss, a
  *   lost lease, a timeout, an abort), not a failure: it is passed to the caller without an
  *   `error` event, so `error` means something went wrong.
+ * - `run` must not throw synchronously (an async function never does): that would throw
+ *   from a call that promises to reject.
  * - `run`'s value stays out of the message (the channel's `result` is `undefined`): values
  *   can be secrets, and subscribers never need them.
  */
-export async function traceCall<M extends object, R>(channel: TracingChannel<unknown, M>, message: M, run: () => Promise<R>): Promise<R> {
+export function traceCall<M extends object, R>(channel: TracingChannel<unknown, M>, message: M, run: () => Promise<R>): Promise<R> {
   const fields = message as M & TraceFields;
   let value: R | undefined;
   let rejection: { readonly error: unknown } | undefined;
-  await channel.tracePromise(async () => {
+  // Plain promise chains rather than async functions: two promises fewer per traced call.
+  const traced = (): Promise<void> => {
     const startedAt = performance.now();
-    try {
-      value = await run();
-    } catch (error) {
-      if (fields.outcome === undefined) throw error;
-      rejection = { error };
-    } finally {
-      fields.durationMs = performance.now() - startedAt;
-    }
-  }, message);
-  if (rejection !== undefined) throw rejection.error;
-  return value as R;
+    return run().then(
+      (result) => {
+        fields.durationMs = performance.now() - startedAt;
+        value = result;
+      },
+      (error: unknown) => {
+        fields.durationMs = performance.now() - startedAt;
+        if (fields.outcome === undefined) throw error;
+        rejection = { error };
+      },
+    );
+  };
+  return channel.tracePromise(traced, message).then(() => {
+    if (rejection !== undefined) throw rejection.error;
+    return value as R;
+  });
 }
