@@ -1,6 +1,8 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
+  BackendClosedError,
   BackendTimeoutError,
+  GIVE_BACK_FAILED_WARNING,
   InvalidKeyError,
   KeyValueStore,
   LocalLockTable,
@@ -34,8 +36,18 @@ class SharedLocksBackend extends MapBackend {
     return this.table.acquire(key, options);
   }
   releaseLock(lease: Lease): Promise<boolean> {
+    if (this.isClosed) return Promise.reject(new BackendClosedError('SharedLocksBackend is closed.'));
     this.released.push(lease.key);
-    return Promise.resolve(this.table.release(lease));
+    const released = this.table.release(lease);
+    // Stands for the backend being closed by someone else right after this release.
+    if (this.closeAfterNextRelease) this.isClosed = true;
+    return Promise.resolve(released);
+  }
+  isClosed = false;
+  closeAfterNextRelease = false;
+  override async close(): Promise<void> {
+    this.isClosed = true;
+    await super.close();
   }
   extendLock(lease: Lease, leaseMs: number): Promise<boolean> {
     return Promise.resolve(this.table.extend(lease, leaseMs));
@@ -105,6 +117,29 @@ describe('close gives back the locks the store holds', () => {
     await store.close();
     expect(backend.released).toStrictEqual(['k']);
     backend.table.close();
+  });
+
+  it('refuses a lock won while the store closes, and does not report a give-back the closed backend refused', async () => {
+    const warnings = vi.spyOn(process, 'emitWarning').mockImplementation(() => undefined);
+    try {
+      const backend = new SharedLocksBackend(new LocalLockTable());
+      const store = new KeyValueStore(uniqueName('close-waiter'));
+      await store.configure(backend, { lockTimeoutMs: 0 });
+      await store.getLock('k').acquire();
+      const waiting = store.getLock('k').acquire({ waitMs: 5000 });
+      // The waiter wins the key from close's give-back, and the backend is closed before the
+      // waiter can give it back: the backend let go of it itself, so there is nothing to report.
+      backend.closeAfterNextRelease = true;
+      await store.close();
+      await expect(waiting).rejects.toBeInstanceOf(BackendClosedError);
+      const giveBackWarnings = warnings.mock.calls.filter(
+        ([, options]) => (options as { code?: string } | undefined)?.code === GIVE_BACK_FAILED_WARNING,
+      );
+      expect(giveBackWarnings).toStrictEqual([]);
+      backend.table.close();
+    } finally {
+      warnings.mockRestore();
+    }
   });
 });
 
