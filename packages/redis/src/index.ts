@@ -1,2 +1,2 @@
 export { RedisBackend } from './redis-backend.js';
-export type { RedisBackendOptions, RedisClusterConfig, RedisSentinelConfig } from './redis-backend-options.js';
+export type { RedisBackendOptions, RedisClusterConfig, RedisLockReplication, RedisSentinelConfig } from './redis-backend-options.js';

@@ -26,6 +26,26 @@ export interface RedisClusterConfig {
 }
 
 /**
+ * Replicated locks: how many replicas must have a lock change before the backend reports it.
+ * See {@link RedisBackendOptions.lockReplication}.
+ */
+export interface RedisLockReplication {
+  /**
+   * Replicas (of the primary that serves the key) that must acknowledge an acquire, an
+   * extend, and a locked write or delete — the `numreplicas` of `WAIT`. A whole number of
+   * at least 1; use every replica of the primary (or of each Cluster primary) for locks that
+   * survive the failover to any of them.
+   */
+  readonly replicas: number;
+  /**
+   * How long to wait for those acknowledgements, in ms — the `timeout` of `WAIT`. Must be
+   * below `operationTimeoutMs`, so the verdict arrives within the call's deadline.
+   * @default half of `operationTimeoutMs`
+   */
+  readonly timeoutMs?: number;
+}
+
+/**
  * Options of {@link RedisBackend}. Give at most one of `client`, `url`, `cluster` and
  * `sentinel`; with none the backend connects to `redis://127.0.0.1:6379`.
  */
@@ -69,6 +89,18 @@ export interface RedisBackendOptions {
    * @default 2000
    */
   readonly operationTimeoutMs?: number;
+  /**
+   * Replicated locks, for locks that survive a failover. With it, an acquire is granted, an
+   * extend reported, and a locked write or delete acknowledged only once `WAIT` has seen
+   * `replicas` replicas take it within `timeoutMs`; else the call fails: an acquire with
+   * `BackendUnavailableError` (the lock taken on the primary is given back), an extend or a
+   * locked write or delete with `BackendTimeoutError` (it happened on the primary and may or
+   * may not survive a failover). Fencing tokens are then never below the server's clock in
+   * microseconds, so they keep rising across a failover that lost the last increments.
+   * Unlocked writes and releases are not waited for. See the README's Locks section.
+   * @default undefined (locks are as safe as the primary: asynchronous replication)
+   */
+  readonly lockReplication?: RedisLockReplication;
 }
 
 /** The default of {@link RedisBackendOptions.operationTimeoutMs}. */
@@ -77,10 +109,18 @@ const DEFAULT_OPERATION_TIMEOUT_MS = 2_000;
 /** Redis' default `proto-max-bulk-len`: the largest string value it accepts. */
 export const DEFAULT_MAX_VALUE_BYTES = 512 * 1024 * 1024;
 
+/** The checked {@link RedisLockReplication}, defaults applied. */
+export interface ResolvedLockReplication {
+  readonly replicas: number;
+  readonly timeoutMs: number;
+}
+
 /** The checked numbers of {@link RedisBackendOptions}, defaults applied. */
 export interface ResolvedRedisBackendOptions {
   readonly timeoutMs: number;
   readonly maxValueBytes: number;
+  /** Absent: locks are not waited for. */
+  readonly lockReplication: ResolvedLockReplication | undefined;
 }
 
 /**
@@ -98,5 +138,27 @@ export function resolveRedisBackendOptions(options: RedisBackendOptions): Resolv
   if (!Number.isSafeInteger(maxValueBytes) || maxValueBytes < 1) {
     throw new ValidationError(`RedisBackend: maxValueBytes must be a positive integer, got ${String(maxValueBytes)}.`);
   }
-  return { timeoutMs, maxValueBytes };
+  return { timeoutMs, maxValueBytes, lockReplication: resolveLockReplication(options.lockReplication, timeoutMs) };
+}
+
+function resolveLockReplication(
+  replication: RedisLockReplication | undefined,
+  operationTimeoutMs: number,
+): ResolvedLockReplication | undefined {
+  if (replication === undefined) return undefined;
+  if (typeof replication !== 'object' || replication === null) {
+    throw new ValidationError('RedisBackend: lockReplication must be an object like { replicas: 2 }.');
+  }
+  const { replicas } = replication;
+  if (!Number.isSafeInteger(replicas) || replicas < 1) {
+    throw new ValidationError(`RedisBackend: lockReplication.replicas must be a whole number of at least 1, got ${String(replicas)}.`);
+  }
+  // WAIT takes whole milliseconds, and 0 would mean "wait forever".
+  const timeoutMs = replication.timeoutMs ?? Math.max(1, Math.floor(operationTimeoutMs / 2));
+  if (!Number.isSafeInteger(timeoutMs) || timeoutMs < 1 || timeoutMs >= operationTimeoutMs) {
+    throw new ValidationError(
+      `RedisBackend: lockReplication.timeoutMs must be a whole number of ms from 1 to below operationTimeoutMs (${operationTimeoutMs}), got ${String(timeoutMs)}.`,
+    );
+  }
+  return { replicas, timeoutMs };
 }

@@ -14,6 +14,7 @@ import {
   type BackendCapabilities,
   type BackendDeleteOptions,
   type BackendWriteOptions,
+  type Call,
   type DeleteOutcome,
   type Lease,
   type StoredValue,
@@ -26,8 +27,14 @@ import { ConnectionGate, type RedisClient } from './internal/connection-gate.js'
 import { toLatchkeyError } from './internal/errors.js';
 import { KeyLayout, lockKeyOf } from './internal/key-layout.js';
 import { RedisLocks } from './internal/locks.js';
-import { LOCKED_DELETE, LOCKED_SET, runScript } from './internal/scripts.js';
-import { DEFAULT_MAX_VALUE_BYTES, resolveRedisBackendOptions, type RedisBackendOptions } from './redis-backend-options.js';
+import { runLockScript } from './internal/replication.js';
+import { LOCKED_DELETE, LOCKED_SET } from './internal/scripts.js';
+import {
+  DEFAULT_MAX_VALUE_BYTES,
+  resolveRedisBackendOptions,
+  type RedisBackendOptions,
+  type ResolvedLockReplication,
+} from './redis-backend-options.js';
 
 const NAME = 'RedisBackend';
 
@@ -56,6 +63,9 @@ const CAPABILITIES: BackendCapabilities = Object.freeze({
  *   by its own wait ending.
  * - Batch calls cost one command per cluster slot, pipelined per node (one `MGET` on a single
  *   server); they never fail with CROSSSLOT.
+ * - With `lockReplication`, an acquire is granted, and an extend or a locked write or delete
+ *   acknowledged, only once `WAIT` has seen enough replicas take it, so locks survive a
+ *   failover (see {@link RedisBackendOptions.lockReplication}).
  * - Every call settles within `operationTimeoutMs` with its result or a typed error; calls
  *   after `close()` reject with `BackendClosedError`.
  *
@@ -77,6 +87,7 @@ export class RedisBackend implements Backend {
   readonly #gate: ConnectionGate;
   readonly #calls: CallRunner;
   readonly #locks: RedisLocks;
+  readonly #replication: ResolvedLockReplication | undefined;
   #closing: Promise<void> | undefined;
 
   /**
@@ -84,7 +95,7 @@ export class RedisBackend implements Backend {
    *   on first use).
    */
   constructor(options: RedisBackendOptions = {}) {
-    const { timeoutMs, maxValueBytes } = resolveRedisBackendOptions(options);
+    const { timeoutMs, maxValueBytes, lockReplication } = resolveRedisBackendOptions(options);
     this.capabilities = Object.freeze({ ...CAPABILITIES, maxValueBytes, callDeadlineMs: timeoutMs });
     this.#maxValueBytes = maxValueBytes;
     this.#layout = new KeyLayout(options.keyPrefix ?? '');
@@ -93,7 +104,8 @@ export class RedisBackend implements Backend {
     this.#ownsClient = owned;
     this.#gate = new ConnectionGate(client, owned);
     this.#calls = new CallRunner({ name: NAME, timeoutMs, connection: this.#gate, mapError: toLatchkeyError });
-    this.#locks = new RedisLocks({ client, calls: this.#calls, layout: this.#layout, timeoutMs });
+    this.#replication = lockReplication;
+    this.#locks = new RedisLocks({ client, calls: this.#calls, layout: this.#layout, timeoutMs, replication: lockReplication });
   }
 
   /** The ioredis client in use (the given one, or the one the backend built). */
@@ -165,8 +177,9 @@ export class RedisBackend implements Backend {
       }
       if (lease.key !== key) return 'lease-lost';
       const bytes = toBuffer(value, true);
-      return this.#calls.run('set', async (): Promise<WriteOutcome> => {
-        const reply = await runScript(client, LOCKED_SET, [dataKey, lockKeyOf(dataKey), lease.token, bytes, ttl]);
+      const args = [dataKey, lockKeyOf(dataKey), lease.token, bytes, ttl];
+      return this.#calls.run('set', async (call): Promise<WriteOutcome> => {
+        const reply = await runLockScript(client, LOCKED_SET, args, this.#lockCall(call, 'set'), (written) => Number(written) === 1);
         return Number(reply) === 1 ? 'written' : 'lease-lost';
       });
     });
@@ -227,8 +240,9 @@ export class RedisBackend implements Backend {
         );
       }
       if (lease.key !== key) return 'lease-lost';
-      return this.#calls.run('delete', async (): Promise<DeleteOutcome> => {
-        const outcome = Number(await runScript(client, LOCKED_DELETE, [dataKey, lockKeyOf(dataKey), lease.token]));
+      const args = [dataKey, lockKeyOf(dataKey), lease.token];
+      return this.#calls.run('delete', async (call): Promise<DeleteOutcome> => {
+        const outcome = Number(await runLockScript(client, LOCKED_DELETE, args, this.#lockCall(call, 'delete'), (n) => Number(n) === 1));
         return outcome === 1 ? 'deleted' : outcome === 0 ? 'missing' : 'lease-lost';
       });
     });
@@ -308,6 +322,11 @@ export class RedisBackend implements Backend {
       client.disconnect();
     }
     this.#gate.dispose();
+  }
+
+  /** How a locked write or delete runs: waited for by `WAIT` with replicated locks. */
+  #lockCall(call: Call, what: string): { replication: ResolvedLockReplication | undefined; call: Call; what: string } {
+    return { replication: this.#replication, call, what };
   }
 
   /** Whether a write must copy the caller's bytes: it may be sent after the call returns (see {@link toBuffer}). */

@@ -26,8 +26,11 @@ const UNREACHABLE_CODES = new Set([
   'ECONNABORTED',
 ]);
 
-/** Server replies that mean "not serving right now" rather than "your command is wrong". */
-const UNAVAILABLE_REPLIES = ['LOADING', 'CLUSTERDOWN', 'MASTERDOWN', 'TRYAGAIN', 'READONLY', 'BUSY'];
+/**
+ * Server replies that mean "not serving right now" rather than "your command is wrong". A
+ * redirection reaches the caller only when it was not followed (the slot is moving).
+ */
+const UNAVAILABLE_REPLIES = ['LOADING', 'CLUSTERDOWN', 'MASTERDOWN', 'TRYAGAIN', 'READONLY', 'BUSY', 'MOVED', 'ASK'];
 
 /**
  * Turns whatever ioredis rejected with into a latchkey error, the original as `cause`:
@@ -59,11 +62,14 @@ function isUnreachable(error: unknown, message: string): boolean {
 const NOT_WRITTEN_MESSAGES = ["Stream isn't writeable", "Cluster isn't ready"];
 
 /**
- * True when `error` (or the driver error it wraps) proves the command was never written, so it
- * cannot have run: nothing needs undoing.
+ * True when `error` (or the driver error it wraps) proves the acquire script took nothing, so
+ * nothing needs undoing: ioredis never wrote the command, or the server answered it with an
+ * error reply (ioredis' `ReplyError`: refused before it ran — `READONLY`, `NOSCRIPT`, `MOVED`,
+ * `LOADING`… — or failed before its last write, the one that takes the lock).
  */
 export function neverWritten(error: unknown): boolean {
   const driverError = error instanceof LatchkeyError ? error.cause : error;
-  const message = driverError instanceof Error ? driverError.message : '';
-  return NOT_WRITTEN_MESSAGES.some((fragment) => message.startsWith(fragment));
+  if (!(driverError instanceof Error)) return false;
+  if (driverError.name === 'ReplyError') return true;
+  return NOT_WRITTEN_MESSAGES.some((fragment) => driverError.message.startsWith(fragment));
 }

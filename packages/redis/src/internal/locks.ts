@@ -5,7 +5,9 @@ import type { RedisClient } from './connection-gate.js';
 import { neverWritten } from './errors.js';
 import { fenceKeyOf, lockKeyOf, type KeyLayout } from './key-layout.js';
 import { ReleaseListener } from './release-listener.js';
-import { ACQUIRE, EXTEND, RELEASE, runScript } from './scripts.js';
+import { runConfirmed, runLockScript, unconfirmedAcquire } from './replication.js';
+import { ACQUIRE, CLOCKED_ACQUIRE, EXTEND, RELEASE, runScript } from './scripts.js';
+import type { ResolvedLockReplication } from '../redis-backend-options.js';
 
 const NAME = 'RedisBackend';
 
@@ -20,6 +22,8 @@ export interface RedisLocksOptions {
   readonly layout: KeyLayout;
   /** Deadline of connecting the subscriber. */
   readonly timeoutMs: number;
+  /** Replicated locks: acquires and extends wait for this many replicas (absent: they do not). */
+  readonly replication: ResolvedLockReplication | undefined;
 }
 
 /**
@@ -34,12 +38,14 @@ export class RedisLocks implements LockProtocol {
   readonly #calls: CallRunner;
   readonly #layout: KeyLayout;
   readonly #releases: ReleaseListener;
+  readonly #replication: ResolvedLockReplication | undefined;
 
   constructor(options: RedisLocksOptions) {
-    const { client, calls, layout, timeoutMs } = options;
+    const { client, calls, layout, timeoutMs, replication } = options;
     this.#client = client;
     this.#calls = calls;
     this.#layout = layout;
+    this.#replication = replication;
     this.#releases = new ReleaseListener({
       channel: layout.channel,
       connect: subscriberFactory(client, timeoutMs),
@@ -59,17 +65,28 @@ export class RedisLocks implements LockProtocol {
     });
   }
 
-  /** One acquire script: the lease when the lock was free, else how long the holder's lease has left. */
+  /**
+   * One acquire script: the lease when the lock was free, else how long the holder's lease
+   * has left. With replicated locks the script raises the fence to the server's clock and is
+   * followed by `WAIT`: a lock too few replicas acknowledged is given back and the attempt
+   * rejects with `BackendUnavailableError`.
+   */
   async attempt(key: string, leaseMs: number, giveBack: (lease: Lease) => void): Promise<AttemptOutcome> {
     const dataKey = this.#layout.dataKey(key);
     const token = randomUUID();
     const acquiredAt = performance.now();
+    const args = [lockKeyOf(dataKey), fenceKeyOf(dataKey), token, String(Math.ceil(leaseMs))];
+    const replication = this.#replication;
     let sent = false;
     let reply: unknown;
+    let replicas = 0;
     try {
-      reply = await this.#calls.run('acquireLock', () => {
+      reply = await this.#calls.run('acquireLock', async (call) => {
         sent = true;
-        return runScript(this.#client, ACQUIRE, [lockKeyOf(dataKey), fenceKeyOf(dataKey), token, String(Math.ceil(leaseMs))]);
+        if (replication === undefined) return runScript(this.#client, ACQUIRE, args);
+        const confirmed = await runConfirmed(this.#client, CLOCKED_ACQUIRE, args, replication, call);
+        replicas = confirmed.replicas;
+        return confirmed.reply;
       });
     } catch (error) {
       // The script may have run although its answer was lost: let go of what it may have taken.
@@ -77,7 +94,15 @@ export class RedisLocks implements LockProtocol {
       throw error;
     }
     const [won, value] = reply as [unknown, unknown];
-    if (Number(won) === 1) return { lease: { key, token, fencingToken: BigInt(String(value)), acquiredAt } };
+    if (Number(won) === 1) {
+      const lease: Lease = { key, token, fencingToken: BigInt(String(value)), acquiredAt };
+      if (replication !== undefined && replicas < replication.replicas) {
+        // A failover to a replica without it would free the key while the caller held it: not granted.
+        giveBack(lease);
+        throw unconfirmedAcquire(replicas, replication);
+      }
+      return { lease };
+    }
     const pttl = Number(value);
     return { retryInMs: pttl === -1 ? Infinity : pttl };
   }
@@ -90,11 +115,17 @@ export class RedisLocks implements LockProtocol {
     return Number(reply) === 1;
   }
 
-  /** Renews the lock for `leaseMs` (`0`: no lapse) if `lease` still holds it. */
+  /**
+   * Renews the lock for `leaseMs` (`0`: no lapse) if `lease` still holds it. With replicated
+   * locks, a renewal too few replicas acknowledged rejects with `BackendTimeoutError` (the
+   * earlier lease still stands).
+   */
   async extend(lease: Lease, leaseMs: number): Promise<boolean> {
     const lockKey = lockKeyOf(this.#layout.dataKey(lease.key));
-    const reply = await this.#calls.run('extendLock', () =>
-      runScript(this.#client, EXTEND, [lockKey, lease.token, String(Math.ceil(leaseMs))]),
+    const args = [lockKey, lease.token, String(Math.ceil(leaseMs))];
+    const replication = this.#replication;
+    const reply = await this.#calls.run('extendLock', (call) =>
+      runLockScript(this.#client, EXTEND, args, { replication, call, what: 'extendLock' }, (renewed) => Number(renewed) === 1),
     );
     return Number(reply) === 1;
   }

@@ -33,6 +33,33 @@ return {1, redis.call('GET', KEYS[2])}`,
 );
 
 /**
+ * Acquire for replicated locks: {@link ACQUIRE}, but the new fence is at least the server's
+ * clock in microseconds (`TIME`), so a new primary that lost the last increments of the fence
+ * still hands out larger tokens than the old one did — as long as its clock is not behind
+ * the old primary's by more than the failover took. The counter part keeps the fence rising
+ * on one server when its clock stands still or steps back. Redis 7 replicates the effects
+ * of a script (the `SET` of the fence), never the call to `TIME`.
+ */
+export const CLOCKED_ACQUIRE = script(
+  2,
+  `if redis.call('EXISTS', KEYS[1]) == 1 then
+  return {0, redis.call('PTTL', KEYS[1])}
+end
+local fence = redis.call('INCR', KEYS[2])
+local time = redis.call('TIME')
+local now = time[1] .. string.format('%06d', tonumber(time[2]))
+if fence < tonumber(now) then
+  redis.call('SET', KEYS[2], now)
+end
+if tonumber(ARGV[2]) > 0 then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+else
+  redis.call('SET', KEYS[1], ARGV[1])
+end
+return {1, redis.call('GET', KEYS[2])}`,
+);
+
+/**
  * Release. KEYS: lock. ARGV: token, channel, message.
  * Deletes the lock only when the token holds it, and then announces the release.
  * Returns 1 when released, 0 when the token no longer held it.

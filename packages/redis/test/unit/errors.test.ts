@@ -21,6 +21,9 @@ describe('toLatchkeyError', () => {
     ['Command aborted due to connection close'],
     ['LOADING Redis is loading the dataset in memory'],
     ['CLUSTERDOWN The cluster is down'],
+    ["READONLY You can't write against a read only replica."],
+    ['MOVED 866 127.0.0.1:7001'],
+    ['ASK 866 127.0.0.1:7001'],
   ])('maps "%s" to BackendUnavailableError', (message) => {
     const cause = new Error(message);
     const mapped = toLatchkeyError(cause, call('get', 1000));
@@ -64,6 +67,18 @@ describe('neverWritten', () => {
     expect(neverWritten(refused)).toBe(true);
     expect(neverWritten(toLatchkeyError(refused, call('acquireLock', 1)))).toBe(true);
     expect(neverWritten(new Error("Cluster isn't ready and enableOfflineQueue options is false"))).toBe(true);
+  });
+
+  it('recognises error replies of the server: the script did not take the lock', () => {
+    for (const message of [
+      "READONLY You can't write against a read only replica.",
+      'NOSCRIPT No matching script.',
+      'MOVED 866 127.0.0.1:7001',
+    ]) {
+      const reply = named('ReplyError', message);
+      expect(neverWritten(reply)).toBe(true);
+      expect(neverWritten(toLatchkeyError(reply, call('acquireLock', 1)))).toBe(true);
+    }
   });
 
   it('leaves every other failure as possibly run', () => {
