@@ -83,9 +83,14 @@ export class SqliteDatabase {
         throw new BackendError(`${BACKEND_NAME}: ${JSON.stringify(filename)} cannot use WAL mode (journal_mode is ${String(mode)}).`);
       }
       db.pragma(`synchronous = ${synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
-      db.transaction(() => db.exec(schemaSql(table))).immediate();
     }
-    const columns = (db.pragma(`table_info(${quote(table)})`) as { name: string }[]).map((column) => column.name);
+    const tableColumns = (): string[] => (db.pragma(`table_info(${quote(table)})`) as { name: string }[]).map((column) => column.name);
+    let columns = tableColumns();
+    if (columns.length === 0 && !readonly) {
+      // Only a missing table costs a write transaction: opening an existing one never waits for writers.
+      db.transaction(() => db.exec(schemaSql(table))).immediate();
+      columns = tableColumns();
+    }
     if (columns.length === 0) {
       throw new BackendError(
         `${BACKEND_NAME}: ${JSON.stringify(filename)} has no table "${table}" (a read-only backend does not create it).`,
