@@ -11,7 +11,7 @@
  * @module
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem, type } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,7 @@ import { FERRETDB_BIN, startRedis, which } from '@latchkey/test-servers';
 import { BACKEND_KINDS } from './backends.js';
 import { compareContender, type CompareOptions, type ComparisonResult } from './compare/run.js';
 import { CONTENDERS } from './compare/contenders.js';
+import { failoverSectionOf, withFailoverSection } from './failover-section.js';
 import { FULL } from './profiles.js';
 
 const root = resolve(fileURLToPath(new URL('../..', import.meta.url)));
@@ -335,7 +336,9 @@ async function main(): Promise<void> {
     'Medians are over the runs shown; the contention ratio is each library’s median increments per second over latchkey’s.',
     '',
   ];
-  writeFileSync(args.out, `${lines.join('\n')}`);
+  // The failover section has its own generator (failover-report.ts): carry it over.
+  const failover = existsSync(args.out) ? failoverSectionOf(readFileSync(args.out, 'utf8')) : undefined;
+  writeFileSync(args.out, failover === undefined ? lines.join('\n') : withFailoverSection(lines.join('\n'), failover));
   process.stderr.write(`wrote ${args.out} (raw results in ${suiteDir})\n`);
 }
 
