@@ -260,6 +260,7 @@ export class MemcachedBackend implements Backend {
     // Gives back held leases first, while the connections still work.
     await this.#locks.close();
     this.#calls.close();
+    for (const channel of this.#channels) channel.clock.stop();
     if (this.#ownsClient) {
       this.#client.close();
       await Promise.all(this.#channels.map((channel) => channel.destroySockets()));

@@ -2,7 +2,8 @@ import type { Socket } from 'node:net';
 import { ServerFailure } from './errors.js';
 import { ValidationError } from '@latchkey/core';
 import type { MemjsClientInternals, MemjsResponse, MemjsServer } from './memjs-internals.js';
-import { encodeRequest, type Reply, type Request } from './protocol.js';
+import { encodeRequest, requests, Status, statusText, type Reply, type Request } from './protocol.js';
+import { localNow, ServerClock, type ClockReading } from './server-clock.js';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -23,6 +24,8 @@ const EMPTY = Buffer.alloc(0);
 export class ServerChannel {
   /** `host:port`, as used on the hash ring and in error messages. */
   readonly name: string;
+  /** The server's clock as measured from this channel (lease expiries are absolute once it is known). */
+  readonly clock: ServerClock;
   readonly #server: MemjsServer;
   readonly #nextOpaque: () => number;
   readonly #responseTimeoutMs: number;
@@ -37,6 +40,7 @@ export class ServerChannel {
     this.#nextOpaque = nextOpaque;
     this.#responseTimeoutMs = responseTimeoutMs;
     this.name = `${server.host}:${server.port}`;
+    this.clock = new ServerClock(() => this.readClock());
   }
 
   /**
@@ -80,6 +84,48 @@ export class ServerChannel {
     });
   }
 
+  /**
+   * One `stats` round trip, reduced to the server's clock (`time`) and identity (`pid`, start
+   * time). Rejects with a {@link ServerFailure} when the connection fails.
+   */
+  readClock(): Promise<ClockReading> {
+    this.#dropAbandonedSockets();
+    return new Promise<ClockReading>((resolve, reject) => {
+      const stats = new Map<string, string>();
+      let settled = false;
+      const fail = (error: unknown): void => {
+        if (settled) return;
+        settled = true;
+        reject(new ServerFailure(this.name, this.#responseTimeoutMs, error));
+      };
+      const opaque = this.#nextOpaque();
+      // One reply per statistic, then an empty one: memjs keeps a quiet callback until then.
+      const onReply = Object.assign(
+        (response: MemjsResponse): void => {
+          if (settled) return;
+          if (response.header.status !== Status.ok) return fail(new Error(`stats answered ${statusText(response.header.status)}`));
+          if (response.header.totalBodyLength > 0) {
+            stats.set(response.key.toString('latin1'), response.val.toString('latin1'));
+            return;
+          }
+          settled = true;
+          const reading = clockReading(stats, sentAt, localNow());
+          if (typeof reading === 'string') reject(new ServerFailure(this.name, this.#responseTimeoutMs, new Error(reading)));
+          else resolve(reading);
+        },
+        { quiet: true },
+      );
+      this.#server.onResponse(opaque, onReply);
+      this.#server.onError(opaque, fail);
+      const sentAt = localNow();
+      try {
+        this.#write([encodeRequest(requests.stats(), opaque)]);
+      } catch (error) {
+        fail(error);
+      }
+    });
+  }
+
   /** Destroys every socket this channel saw (for a backend that owns its client). */
   async destroySockets(): Promise<void> {
     const closing = [...this.#sockets].map(
@@ -110,6 +156,8 @@ export class ServerChannel {
     // A brand-new connection has received nothing yet: whatever the buffer holds is a partial
     // reply from a dead connection that would corrupt every reply on this one.
     if (socket.connecting) this.#server.responseBuffer = EMPTY;
+    // A new connection may reach a restarted server, whose clock is another one.
+    this.clock.forget();
     this.#sockets.add(socket);
     let before: { readonly socket: Socket | undefined; readonly connected: boolean } | undefined;
     // Runs before memjs's own close handler, which clears memjs's socket reference (and its
@@ -169,6 +217,13 @@ export class ConnectionClosedError extends Error {
     super(`connection to ${server} closed`);
     this.name = 'ConnectionClosedError';
   }
+}
+
+/** The clock reading in a `stats` answer, or what is missing from it. */
+function clockReading(stats: ReadonlyMap<string, string>, sentAt: number, receivedAt: number): ClockReading | string {
+  const [time, uptime, pid] = ['time', 'uptime', 'pid'].map((name) => Number(stats.get(name)));
+  if (!Number.isSafeInteger(time) || !Number.isSafeInteger(uptime)) return 'stats without a time and uptime';
+  return { serverTime: time as number, instance: `${String(pid)}@${(time as number) - (uptime as number)}`, sentAt, receivedAt };
 }
 
 function toReply(response: MemjsResponse): Reply {

@@ -45,10 +45,29 @@ export function exptimeFor(expiresAt: number | undefined, nowMs: number): number
 }
 
 /**
- * The exptime of a lock item for a lease of `leaseMs` (0: never lapses), with two spare ticks:
- * a lease must live at least its `leaseMs` even on a busy server, or its holder's writes would
- * be refused early. A 2000 ms lease is kept for 4 s, so it lapses 2 to 4 s after it was taken.
+ * The relative exptime of a lock item for a lease of `leaseMs` (0: never lapses), with two
+ * spare ticks: a lease must live at least its `leaseMs` even on a busy server, or its holder's
+ * writes would be refused early. A 2000 ms lease is kept for 4 s, so it lapses 2 to 4 s after it
+ * was taken — on a server whose clock is current. A server that just came back from a stall
+ * counts it from a clock that is behind (see server-clock.ts): only used until that server's
+ * clock has been measured ({@link absoluteLeaseExptime}).
  */
 export function leaseExptime(leaseMs: number, nowMs: number): number {
   return leaseMs === 0 ? 0 : exptimeAfter(leaseMs, nowMs, 2);
+}
+
+/**
+ * The absolute exptime (Unix seconds) of a lock item that must live until at least
+ * `startedAtMs + leaseMs` on this process's clock, on a server whose clock is at most
+ * `offsetBoundSeconds` ahead of it (see server-clock.ts): the server drops the item once its
+ * clock reaches the exptime, which is after that moment. 0 for a lease that never lapses;
+ * `undefined` when the result would not read as absolute (a server clock 30 days after 1970).
+ *
+ * @param startedAtMs - When the attempt started (epoch ms, on server-clock.ts's `localNow`).
+ */
+export function absoluteLeaseExptime(leaseMs: number, startedAtMs: number, offsetBoundSeconds: number): number | undefined {
+  if (leaseMs === 0) return 0;
+  const exptime = Math.ceil((startedAtMs + leaseMs) / 1000 + offsetBoundSeconds);
+  if (!(exptime > MAX_RELATIVE_EXPTIME)) return undefined;
+  return Math.min(exptime, MAX_EXPTIME);
 }

@@ -12,9 +12,10 @@ import {
   type WriteOutcome,
 } from '@latchkey/core';
 import { BACKEND_NAME, statusError } from './errors.js';
-import { ALREADY_EXPIRED, leaseExptime } from './expiry.js';
+import { absoluteLeaseExptime, ALREADY_EXPIRED, leaseExptime } from './expiry.js';
 import { ItemFlags, requests, Status, statusText, type Reply } from './protocol.js';
 import type { Route, Router } from './router.js';
+import { localNow } from './server-clock.js';
 
 /** How often a step that lost a race (the item changed under it) is retried. */
 const MAX_RACES = 8;
@@ -31,11 +32,11 @@ interface LeaseState {
 /**
  * Lease locks on memcached, built from its compare-and-swap (CAS) values.
  *
- * - **Acquire**: `add` of the lock item (value: a fresh owner token, expiry: the lease
- *   rounded up to whole seconds plus two ticks), then the server's fence counter is
- *   incremented and the data item's CAS is bumped (an empty `append`, or an empty placeholder
- *   item when the key is missing). The bump is the fence: any holder that read the data
- *   item's CAS before it can no longer write.
+ * - **Acquire**: `add` of the lock item (value: a fresh owner token, expiry: see
+ *   {@link lockExptime}), then the server's fence counter is incremented and the data item's
+ *   CAS is bumped (an empty `append`, or an empty placeholder item when the key is missing).
+ *   The bump is the fence: any holder that read the data item's CAS before it can no longer
+ *   write.
  * - **Locked write/delete**: one pipelined round trip reads the data item's CAS and then the
  *   lock item; if the lock item no longer carries this lease's token the result is
  *   `lease-lost`, otherwise the write is a `set`/`delete` with that CAS (or an `add` when the
@@ -82,7 +83,7 @@ export class MemcachedLocks implements LockProtocol {
   async #attempt(route: Route, leaseMs: number, call: Call): Promise<AttemptOutcome> {
     const token = randomUUID();
     const acquiredAt = performance.now();
-    const exptime = leaseExptime(leaseMs, Date.now());
+    const exptime = lockExptime(route, leaseMs, performance.timeOrigin + acquiredAt);
     const [added] = (await route.channel.send([requests.add(route.lockKey, Buffer.from(token, 'latin1'), ItemFlags.lock, exptime)])) as [
       Reply,
     ];
@@ -148,7 +149,7 @@ export class MemcachedLocks implements LockProtocol {
   async #extend(route: Route, lease: Lease, leaseMs: number, call: Call): Promise<boolean> {
     const state = this.#states.get(lease);
     let cas = state?.lockCas;
-    const exptime = leaseExptime(leaseMs, Date.now());
+    const exptime = lockExptime(route, leaseMs, localNow());
     for (let race = 0; race < MAX_RACES; race++) {
       call.check();
       if (cas === undefined) {
@@ -246,6 +247,19 @@ export class MemcachedLocks implements LockProtocol {
     if (lock.status !== Status.ok) throw new BackendError(`memcached: reading a lock item failed: ${statusText(lock.status)}.`);
     return lock.flags === ItemFlags.lock && lock.value.toString('latin1') === lease.token;
   }
+}
+
+/**
+ * The exptime of `route`'s lock item for a lease of `leaseMs` from `startedAtMs` (epoch ms on
+ * `localNow`'s clock): absolute once the server's clock has been measured, so a lease granted
+ * by a server just back from a stall still lives its `leaseMs`; relative (whole seconds plus two
+ * ticks) until then.
+ */
+function lockExptime(route: Route, leaseMs: number, startedAtMs: number): number {
+  if (leaseMs === 0) return 0;
+  const bound = route.channel.clock.offsetBound();
+  const absolute = bound === undefined ? undefined : absoluteLeaseExptime(leaseMs, startedAtMs, bound);
+  return absolute ?? leaseExptime(leaseMs, Date.now());
 }
 
 /**

@@ -18,7 +18,11 @@ export interface MemjsServer {
   requestTimeouts: number[];
   readonly responseCallbacks: Record<number, unknown>;
   readonly errorCallbacks: Record<number, unknown>;
-  onResponse(seq: number, fn: (response: MemjsResponse) => void): void;
+  /**
+   * Registers the reply callback of request `seq`. memjs drops it after the first reply, or,
+   * when `fn.quiet` is true, after the first reply with an empty body (multi-reply answers).
+   */
+  onResponse(seq: number, fn: ((response: MemjsResponse) => void) & { quiet?: boolean }): void;
   onError(seq: number, fn: (error: unknown) => void): void;
   /** Fails every pending request of this server with `error` and drops its socket. */
   error(error: unknown): void;
@@ -34,7 +38,10 @@ export interface MemjsResponse {
     readonly status: number;
     readonly opaque: number;
     readonly cas: Buffer;
+    /** Extras + key + value length: 0 ends a multi-reply answer such as `stat`'s. */
+    readonly totalBodyLength: number;
   };
+  readonly key: Buffer;
   readonly extras: Buffer;
   readonly val: Buffer;
 }

@@ -8,6 +8,7 @@ export const Opcode = {
   delete: 0x04,
   increment: 0x05,
   append: 0x0e,
+  stat: 0x10,
 } as const;
 
 /** Binary-protocol response statuses the backend tells apart. */
@@ -132,4 +133,6 @@ export const requests = {
   /** Appending nothing changes no byte of the item but gives it a new CAS value. */
   touchCas: (key: string): Request => ({ opcode: Opcode.append, key }),
   increment: (key: string, initial: bigint): Request => ({ opcode: Opcode.increment, key, extras: incrementExtras(1n, initial, 0) }),
+  /** The general statistics: one reply per statistic, then an empty one (see `ServerChannel#readClock`). */
+  stats: (): Request => ({ opcode: Opcode.stat, key: '' }),
 };
