@@ -264,8 +264,12 @@ export class CallRunner {
     else call.next.prev = call.prev;
     call.prev = undefined;
     call.next = undefined;
-    // Left armed when nothing is pending (cheaper than a timer per call), but not holding the process open.
-    if (this.#head === undefined) this.#timer?.unref();
+    // Left armed when nothing is pending (cheaper than a timer per call), but not holding the
+    // process open; once closed, nothing will follow, so it goes (no timer outlives close).
+    if (this.#head === undefined) {
+      if (this.#closed) this.#disarm();
+      else this.#timer?.unref();
+    }
     return true;
   }
 

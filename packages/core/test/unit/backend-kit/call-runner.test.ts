@@ -477,6 +477,13 @@ describe('CallRunner', () => {
       expect(waiting.error).toBeInstanceOf(BackendTimeoutError);
     });
 
+    it('leaves no timer behind an evenIfClosed call once it settles', async () => {
+      const calls = runner({ timeoutMs: 10_000 });
+      calls.close();
+      expect(await calls.run('release', () => Promise.resolve(true), { evenIfClosed: true })).toBe(true);
+      expect(vi.getTimerCount()).toBe(0);
+    });
+
     it('failPending(error) settles every pending call with that error and leaves the runner open', async () => {
       const calls = runner();
       const waiting = [observe(calls.run('get', silent)), observe(calls.run('set', silent))];
