@@ -2,7 +2,8 @@
 /**
  * `latchkey-conformance [--only group,…] [--concurrency n] [--report file.json] <module…>` — runs the backend
  * conformance suite against the backend each module's default export (`create`) builds, prints
- * each failure and ends with the line `N passed, N failed`. Exit code 0 when every check
+ * each failure, the counts of backend checks and of store checks, and ends with the line
+ * `N passed, N failed`. Exit code 0 when every check
  * passed, 1 when any failed, 2 for usage errors and modules that cannot be found.
  *
  * @packageDocumentation
@@ -108,6 +109,13 @@ async function main(argv: readonly string[]): Promise<number> {
   if (args.report !== undefined) writeFileSync(args.report, `${JSON.stringify(outcome, null, 2)}\n`);
   if (outcome.passed + outcome.failed === 0) console.log('No checks ran.');
   console.log(`${skipped.length} skipped`);
+  for (const [layer, label] of [
+    ['backend', 'backend checks (the backend called directly)'],
+    ['store', 'store checks (through KeyValueStore)'],
+  ] as const) {
+    const counts = outcome.layers[layer];
+    console.log(`${label}: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped`);
+  }
   console.log(`${outcome.passed} passed, ${outcome.failed} failed`);
   return outcome.failed === 0 && outcome.passed > 0 ? 0 : 1;
 }

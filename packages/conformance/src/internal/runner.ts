@@ -31,11 +31,39 @@ export interface CheckResult {
   readonly messages: readonly string[];
 }
 
+/**
+ * Which layer a check exercises: `backend` — the backend called directly (the `data` and
+ * `locks` groups and the `ttl` group's backend expiry); `store` — the backend through
+ * `KeyValueStore` (the `store`, `store-locks` and `bad-input` groups and the `ttl` group's store
+ * expiry). A backend can pass many store checks while storing nothing (the store's own
+ * validation, registry and lock logic run above it), so the two counts are reported apart.
+ */
+export type CheckLayer = 'backend' | 'store';
+
+/** Counts of one layer's checks. */
+export interface LayerCounts {
+  readonly passed: number;
+  readonly failed: number;
+  readonly skipped: number;
+}
+
+/** The layer of a check by its full name below the module (`group: title > section > … > rule`); undefined for run errors. */
+export function layerOf(name: string): CheckLayer | undefined {
+  const [groupTitle, section] = name.split(' > ');
+  const group = groupTitle?.split(':')[0];
+  if (group === 'data' || group === 'locks') return 'backend';
+  if (group === 'ttl') return section === 'store expiry' ? 'store' : 'backend';
+  if (group === 'store' || group === 'store-locks' || group === 'bad-input') return 'store';
+  return undefined;
+}
+
 /** The outcome of a run. */
 export interface RunResult {
   readonly passed: number;
   readonly failed: number;
   readonly skipped: number;
+  /** The counts split by {@link CheckLayer}: checks of the backend itself and checks through `KeyValueStore`. */
+  readonly layers: Readonly<Record<CheckLayer, LayerCounts>>;
   /** Every check, in the order they finished, plus a failed entry for each suite or run error. */
   readonly results: readonly CheckResult[];
 }
@@ -134,6 +162,18 @@ export async function runConformance(options: RunOptions): Promise<RunResult> {
   await vitest.close();
   process.exitCode = previousExitCode;
 
-  const count = (state: CheckResult['state']): number => results.filter((result) => result.state === state).length;
-  return { passed: count('passed'), failed: count('failed'), skipped: count('skipped'), results };
+  const count = (state: CheckResult['state'], layer?: CheckLayer): number =>
+    results.filter((result) => result.state === state && (layer === undefined || layerOf(result.name) === layer)).length;
+  const layerCounts = (layer: CheckLayer): LayerCounts => ({
+    passed: count('passed', layer),
+    failed: count('failed', layer),
+    skipped: count('skipped', layer),
+  });
+  return {
+    passed: count('passed'),
+    failed: count('failed'),
+    skipped: count('skipped'),
+    layers: { backend: layerCounts('backend'), store: layerCounts('store') },
+    results,
+  };
 }

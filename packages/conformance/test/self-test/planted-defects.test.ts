@@ -75,7 +75,7 @@ const DEFECTS: readonly PlantedDefect[] = [
     fixture: 'delete-reports-deleted',
     defect: "a delete that answers 'deleted' for missing keys",
     caughtBy: [
-      ['data', "delete of a key never written resolves 'missing'"],
+      ['data', "delete of a key never written resolves 'missing' and leaves a stored key alone"],
       ['store', 'delete of a missing key rejects with NotFoundError whose target is the key'],
     ],
   },

@@ -12,9 +12,11 @@ export function registerDataChecks(env: ConformanceEnvironment): void {
   const { capabilities } = env;
 
   section('values', () => {
-    check('get of a key never written resolves undefined', async (h) => {
+    check('get of a key never written resolves undefined, while a key written beside it reads back', async (h) => {
       const backend = await h.backend();
+      await backend.set(h.key('written'), bytes(7));
       expect(await backend.get(h.key())).toBeUndefined();
+      expectBytes(await backend.get(h.key('written')), bytes(7), 'the key written beside it');
     });
 
     check("set resolves 'written' and get returns the same bytes", async (h) => {
@@ -22,6 +24,16 @@ export function registerDataChecks(env: ConformanceEnvironment): void {
       const key = h.key();
       expect(await backend.set(key, bytes(1, 2, 3))).toBe('written');
       expectBytes(await backend.get(key), bytes(1, 2, 3));
+    });
+
+    check('get answers a buffer of its own: changing it changes nothing stored', async (h) => {
+      const backend = await h.backend();
+      const key = h.key();
+      await backend.set(key, bytes(1, 2, 3));
+      const read = await backend.get(key);
+      expectBytes(read, bytes(1, 2, 3), 'the first read');
+      if (read !== undefined) read.fill(0);
+      expectBytes(await backend.get(key), bytes(1, 2, 3), 'the stored value after the caller changed what get answered');
     });
 
     check('set replaces the earlier value', async (h) => {
@@ -171,9 +183,44 @@ export function registerDataChecks(env: ConformanceEnvironment): void {
       expect(found[2]).toBeUndefined();
     });
 
-    check('resolves [] for []', async (h) => {
+    check('answers 1,000 keys in random order, duplicates included, in input order', async (h) => {
       const backend = await h.backend();
+      const keys = Array.from({ length: 400 }, (_, i) => h.key(`k${i}`));
+      await backend.setMany(keys.map((key, i) => [key, bytes(i % 256, i >> 8)] as const));
+      // A fixed shuffle (so a failure repeats) of 1,000 picks among the 400 keys and 40 missing ones.
+      let seed = 12_345;
+      const next = (): number => (seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648);
+      const picks = Array.from({ length: 1_000 }, () => next() % 440);
+      const found = await backend.getMany(picks.map((i) => (i < 400 ? (keys[i] as string) : h.key(`missing${i}`))));
+      expect(found).toHaveLength(1_000);
+      const wrong = picks.flatMap((i, at) => {
+        const value = found[at];
+        const expected = i < 400 ? [i % 256, i >> 8] : undefined;
+        const actual = value === undefined ? undefined : [...value];
+        return JSON.stringify(actual) === JSON.stringify(expected) ? [] : [`answer ${at} (key ${i}): ${JSON.stringify(actual)}`];
+      });
+      expect(wrong.slice(0, 5), `${wrong.length} of 1,000 answers were wrong`).toStrictEqual([]);
+    });
+
+    check('answers each duplicate key with a buffer of its own: changing one changes neither the other nor the stored value', async (h) => {
+      const backend = await h.backend();
+      const key = h.key();
+      await backend.set(key, bytes(1, 2));
+      const [first, second] = await backend.getMany([key, key]);
+      expectBytes(first, bytes(1, 2), 'the first answer');
+      if (first !== undefined) first[0] = 99;
+      expectBytes(second, bytes(1, 2), 'the second answer after the first was changed');
+      expectBytes(await backend.get(key), bytes(1, 2), 'the stored value after an answer was changed');
+    });
+
+    check('resolves [] for [], and a stored key in a one-key batch', async (h) => {
+      const backend = await h.backend();
+      const key = h.key();
+      await backend.set(key, bytes(4));
       expect(await backend.getMany([])).toStrictEqual([]);
+      const found = await backend.getMany([key]);
+      expect(found).toHaveLength(1);
+      expectBytes(found[0], bytes(4));
     });
   });
 
@@ -197,10 +244,13 @@ export function registerDataChecks(env: ConformanceEnvironment): void {
       expectBytes(await backend.get(key), bytes(2));
     });
 
-    check('resolves for an empty batch and stores nothing', async (h) => {
+    check('resolves for an empty batch, stores nothing and leaves stored values alone', async (h) => {
       const backend = await h.backend();
+      const kept = h.key('kept');
+      await backend.set(kept, bytes(3));
       await backend.setMany([]);
       expect(await backend.get(h.key())).toBeUndefined();
+      expectBytes(await backend.get(kept), bytes(3), 'the value stored before');
     });
   });
 
@@ -213,16 +263,19 @@ export function registerDataChecks(env: ConformanceEnvironment): void {
       expect(await backend.get(key)).toBeUndefined();
     });
 
-    check("delete of a key never written resolves 'missing'", async (h) => {
+    check("delete of a key never written resolves 'missing' and leaves a stored key alone", async (h) => {
       const backend = await h.backend();
+      const kept = h.key('kept');
+      await backend.set(kept, bytes(5));
       expect(await backend.delete(h.key())).toBe('missing');
+      expectBytes(await backend.get(kept), bytes(5), 'the stored key');
     });
 
     check("a second delete of the same key resolves 'missing'", async (h) => {
       const backend = await h.backend();
       const key = h.key();
       await backend.set(key, bytes(1));
-      await backend.delete(key);
+      expect(await backend.delete(key), 'the first delete').toBe('deleted');
       expect(await backend.delete(key)).toBe('missing');
     });
 
@@ -252,10 +305,15 @@ export function registerDataChecks(env: ConformanceEnvironment): void {
 
     check('deleteMany ignores missing and duplicate keys', async (h) => {
       const backend = await h.backend();
-      const a = h.key('a');
-      await backend.set(a, bytes(1));
+      const [a, kept] = [h.key('a'), h.key('kept')];
+      await backend.setMany([
+        [a, bytes(1)],
+        [kept, bytes(2)],
+      ]);
+      expectBytes(await backend.get(a), bytes(1), 'the value before deleteMany');
       await backend.deleteMany([h.key('missing'), a, a]);
       expect(await backend.get(a)).toBeUndefined();
+      expectBytes(await backend.get(kept), bytes(2), 'the key not listed');
     });
 
     check('deleteMany resolves for an empty batch', async (h) => {

@@ -1,4 +1,4 @@
-import { BackendClosedError, ValidationError, type Lease, type LockingBackend } from '@latchkey/core';
+import { BackendClosedError, hasOwnLocks, ValidationError, type Lease, type LockingBackend } from '@latchkey/core';
 import { expect } from 'vitest';
 import { bytes, expectBytes } from '../bytes.js';
 import type { ConformanceEnvironment } from '../environment.js';
@@ -226,11 +226,22 @@ export function registerLockChecks(env: ConformanceEnvironment): void {
   });
 
   section('lapse', () => {
-    lockCheck('a lease lives at least its leaseMs', async (h) => {
+    lockCheck('a lease lives at least its leaseMs: a second handle (createPeer) cannot take the key at 85 % of it', async (h) => {
       const { backend, key } = await setup(h);
+      const peer = await h.peer(backend);
+      if (!hasOwnLocks(peer)) expect.fail('createPeer returned a handle without its own locks');
+      // Timed from before the acquire was sent, so a slow round trip only shortens what is checked.
+      const startedAt = performance.now();
       await mustLock(backend, key);
-      await sleep(leaseMs * 0.6);
-      expect(await tryLock(backend, key)).toBeUndefined();
+      await sleep(leaseMs * 0.85 - since(startedAt));
+      const triedAt = since(startedAt);
+      const taken = await tryLock(peer, key);
+      const answeredAt = since(startedAt);
+      // Only an answer given before leaseMs had passed proves the lease was shorter than asked.
+      expect(
+        taken === undefined || triedAt >= leaseMs,
+        `the peer took the key ${Math.round(triedAt)}–${Math.round(answeredAt)} ms after the acquire was sent, though leaseMs was ${leaseMs} ms`,
+      ).toBe(true);
     });
 
     lockCheck(`a lease lapses by itself after its leaseMs (${leaseMs} ms, within the expiry resolution)`, async (h) => {
@@ -281,6 +292,13 @@ export function registerLockChecks(env: ConformanceEnvironment): void {
       expect(await backend.set(key, bytes(7), { lease: current })).toBe('written');
     });
 
+    lockCheck('releaseLock of a lapsed lease that nobody took over resolves false', async (h) => {
+      const { backend, key } = await setup(h);
+      const lease = await mustLock(backend, key);
+      await sleep(lapseWithinMs);
+      expect(await backend.releaseLock(lease), 'a lapsed lease was reported released').toBe(false);
+    });
+
     lockCheck('releaseLock with a forged lease (right key, wrong token) resolves false and frees nothing', async (h) => {
       const { backend, key } = await setup(h);
       const lease = await mustLock(backend, key);
@@ -298,6 +316,15 @@ export function registerLockChecks(env: ConformanceEnvironment): void {
       expect(await backend.extendLock(lease, 4 * leaseMs + expiryGraceMs)).toBe(true);
       await sleep(leaseMs + expiryGraceMs);
       expect(await tryLock(backend, key)).toBeUndefined();
+      expect(await backend.set(key, bytes(1), { lease })).toBe('written');
+    });
+
+    lockCheck('extendLock with leaseMs 0 makes the lease never lapse', async (h) => {
+      const { backend, key } = await setup(h);
+      const lease = await mustLock(backend, key);
+      expect(await backend.extendLock(lease, 0)).toBe(true);
+      await sleep(2 * leaseMs + expiryGraceMs + Math.max(ttlResolutionMs, minLeaseMs));
+      expect(await tryLock(backend, key), 'the extended lease lapsed').toBeUndefined();
       expect(await backend.set(key, bytes(1), { lease })).toBe('written');
     });
 
@@ -429,6 +456,8 @@ export function registerLockChecks(env: ConformanceEnvironment): void {
       const { backend, key } = await setup(h);
       const lease = await mustLock(backend, key);
       expect(await backend.delete(key, { lease })).toBe('missing');
+      expect(await backend.set(key, bytes(6), { lease }), 'a set with the same lease afterwards').toBe('written');
+      expectBytes(await backend.get(key), bytes(6), 'the value the lease holder wrote after');
     });
 
     lockCheck("delete with a lease taken over resolves 'lease-lost' and keeps the value", async (h) => {
@@ -459,19 +488,27 @@ export function registerLockChecks(env: ConformanceEnvironment): void {
       expect(await backend.delete(key)).toBe('deleted');
     });
 
-    lockCheck('a lock is not a value: get, getMany and delete of a locked key see nothing', async (h) => {
-      const { backend, key } = await setup(h);
-      await mustLock(backend, key, 20 * leaseMs);
-      expect(await backend.get(key)).toBeUndefined();
-      expect(await backend.getMany([key])).toStrictEqual([undefined]);
-      expect(await backend.delete(key)).toBe('missing');
-    });
+    lockCheck(
+      'a lock is not a value: get, getMany and delete of a locked key see nothing, and a locked value still reads back',
+      async (h) => {
+        const { backend, key } = await setup(h);
+        const valued = h.key('valued');
+        await backend.set(valued, bytes(8));
+        await mustLock(backend, key, 20 * leaseMs);
+        await mustLock(backend, valued, 20 * leaseMs);
+        expect(await backend.get(key)).toBeUndefined();
+        expect(await backend.getMany([key])).toStrictEqual([undefined]);
+        expect(await backend.delete(key)).toBe('missing');
+        expectBytes(await backend.get(valued), bytes(8), 'a locked key’s value');
+      },
+    );
 
     lockCheck('an unconditional set or setMany leaves the key’s lease held', async (h) => {
       const { backend, key } = await setup(h);
       const lease = await mustLock(backend, key, 20 * leaseMs);
       await backend.set(key, bytes(1));
       await backend.setMany([[key, bytes(2)]]);
+      expectBytes(await backend.get(key), bytes(2), 'the value setMany wrote');
       expect(await tryLock(backend, key), 'the write freed the lock').toBeUndefined();
       expect(await backend.set(key, bytes(3), { lease })).toBe('written');
     });
@@ -480,7 +517,7 @@ export function registerLockChecks(env: ConformanceEnvironment): void {
       const { backend, key } = await setup(h);
       await backend.set(key, bytes(1));
       const lease = await mustLock(backend, key, 20 * leaseMs);
-      await backend.delete(key);
+      expect(await backend.delete(key), 'the delete of the stored value').toBe('deleted');
       await backend.set(key, bytes(1));
       await backend.deleteMany([key]);
       expect(await tryLock(backend, key), 'the delete freed the lock').toBeUndefined();

@@ -25,6 +25,7 @@ export function registerTtlChecks(env: ConformanceEnvironment): void {
       const key = h.key();
       const expiresAt = Date.now() + backendTtlMs;
       await backend.set(key, bytes(1), { expiresAt });
+      expectBytes(await backend.get(key), bytes(1), 'the value before its expiresAt');
       await sleep(expiresAt - Date.now());
       expect(
         await eventually(async () => (await backend.get(key)) === undefined, expiryGraceMs),
@@ -63,6 +64,7 @@ export function registerTtlChecks(env: ConformanceEnvironment): void {
       const key = h.key();
       const expiresAt = Date.now() + backendTtlMs;
       await backend.set(key, bytes(1), { expiresAt });
+      expectBytes(await backend.get(key), bytes(1), 'the value before its expiresAt');
       await sleep(expiresAt - Date.now());
       await eventually(async () => (await backend.get(key)) === undefined, expiryGraceMs);
       expect(await backend.delete(key)).toBe('missing');
@@ -77,6 +79,7 @@ export function registerTtlChecks(env: ConformanceEnvironment): void {
         const backend = await h.backend();
         const [key, fresh] = [h.key(), h.key('fresh')];
         await backend.set(key, bytes(1));
+        expectBytes(await backend.get(key), bytes(1), 'the earlier value');
         expect(await backend.set(key, bytes(2), { expiresAt: Date.now() - pastMs })).toBe('written');
         expect(await backend.set(fresh, bytes(3), { expiresAt: Date.now() - pastMs })).toBe('written');
         expect(await backend.getMany([key, fresh]), 'readable after a write that expired before it was made').toStrictEqual([
@@ -90,6 +93,7 @@ export function registerTtlChecks(env: ConformanceEnvironment): void {
       const backend = await h.backend();
       const [earlier, fresh] = [h.key('earlier'), h.key('fresh')];
       await backend.set(earlier, bytes(1));
+      expectBytes(await backend.get(earlier), bytes(1), 'the earlier value');
       await backend.setMany(
         [
           [earlier, bytes(2)],
