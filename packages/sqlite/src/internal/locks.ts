@@ -37,7 +37,10 @@ export class SqliteLocks implements LockProtocol {
 
   /** One try at the lease on `key`: `{ lease }`, or `{ retryInMs }` while another lease holds it. */
   attempt(key: string, leaseMs: number): Promise<AttemptOutcome> {
-    return this.#calls.run('acquireLock', (call) => this.#db.run(call, (statements) => attempt(statements, key, leaseMs)), {
+    // Before opening the file and any wait for its lock: the core measures the lock's expiry
+    // from here, which must be no later than the lease's start in the row.
+    const acquiredAt = performance.now();
+    return this.#calls.run('acquireLock', (call) => this.#db.run(call, (statements) => attempt(statements, key, leaseMs, acquiredAt)), {
       // Won after the call had settled: nobody will hold it.
       onLate: ({ lease }) => {
         if (lease !== undefined) this.release(lease).catch((error: unknown) => reportGiveBackFailure(BACKEND_NAME, lease, error));
@@ -86,9 +89,7 @@ export function lockedDelete(statements: Statements, key: string, lease: Lease):
   });
 }
 
-function attempt(statements: Statements, key: string, leaseMs: number): AttemptOutcome {
-  // Taken before the transaction: the core measures the lock's expiry from no later than the lease's start.
-  const acquiredAt = performance.now();
+function attempt(statements: Statements, key: string, leaseMs: number, acquiredAt: number): AttemptOutcome {
   const seen = statements.holder(key);
   if (seen !== undefined && holds(seen, Date.now())) return { retryInMs: untilLapse(seen, Date.now()) };
   const token = randomUUID();
