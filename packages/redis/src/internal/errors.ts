@@ -10,6 +10,8 @@ const UNREACHABLE_MESSAGES = [
   'Command aborted due to connection close',
   'No subscriber for the cluster',
   'Connection in subscriber mode',
+  // A Cluster command redirected more often than ioredis allows: the slot is moving (a failover).
+  'Too many Cluster redirections',
 ];
 
 const UNREACHABLE_NAMES = new Set(['MaxRetriesPerRequestError', 'ClusterAllFailedError']);

@@ -24,6 +24,7 @@ describe('toLatchkeyError', () => {
     ["READONLY You can't write against a read only replica."],
     ['MOVED 866 127.0.0.1:7001'],
     ['ASK 866 127.0.0.1:7001'],
+    ['Too many Cluster redirections. Last error: ReplyError: MOVED 690 127.0.0.1:7001'],
   ])('maps "%s" to BackendUnavailableError', (message) => {
     const cause = new Error(message);
     const mapped = toLatchkeyError(cause, call('get', 1000));
