@@ -18,6 +18,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { cpus, release, tmpdir, totalmem, type } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { format, resolveConfig } from 'prettier';
 import { renderFailoverSection, withFailoverSection } from './failover-section.js';
 import { FAILOVER_RESULTS, type FailoverRun } from './scenarios/failover.js';
 
@@ -40,7 +41,10 @@ function version(command: string, args: string[], pattern: RegExp): string {
 }
 
 function packageVersion(name: string): string {
-  return (JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+  return (JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version.replace(
+    /^v/,
+    '',
+  );
 }
 
 function machine(runs: readonly FailoverRun[]): string[] {
@@ -55,7 +59,7 @@ function machine(runs: readonly FailoverRun[]): string[] {
   ];
 }
 
-function main(): void {
+async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   let dir = args.results;
   if (dir === undefined) {
@@ -78,8 +82,10 @@ function main(): void {
     machine: machine(runs),
   });
   const document = existsSync(args.out) ? readFileSync(args.out, 'utf8') : '# Reliability\n';
-  writeFileSync(args.out, withFailoverSection(document, section));
+  // Formatted as the repository's other Markdown is, so a re-run changes only what was measured.
+  const text = await format(withFailoverSection(document, section), { ...(await resolveConfig(args.out)), filepath: args.out });
+  writeFileSync(args.out, text);
   process.stderr.write(`wrote the failover section of ${args.out} (raw results in ${dir})\n`);
 }
 
-main();
+await main();

@@ -36,6 +36,12 @@ const MODE_NAMES: Record<FailoverMode, string> = {
 
 const number = (value: number): string => value.toLocaleString('en-US');
 
+const FAILOVER_NAMES: Record<string, string> = {
+  'kill-9': '`kill -9`',
+  'sentinel-failover': '`SENTINEL FAILOVER`',
+  'cluster-failover': '`CLUSTER FAILOVER`',
+};
+
 function howForced(run: FailoverRun): string {
   const counts = new Map<string, number>();
   for (const report of run.failovers) counts.set(report.how, (counts.get(report.how) ?? 0) + 1);
@@ -50,6 +56,19 @@ function howForced(run: FailoverRun): string {
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.floor((sorted.length - 1) / 2)] ?? Number.NaN;
+}
+
+/** Median time to a new primary and to every replica in sync again, per kind of failover. */
+function timings(run: FailoverRun): string {
+  const kinds = [...new Set(run.failovers.map((report) => report.how))];
+  return kinds
+    .map((how) => {
+      const reports = run.failovers.filter((report) => report.how === how);
+      const promoted = median(reports.map((report) => report.promotedAfterMs)) / 1000;
+      const settled = median(reports.map((report) => report.settledAfterMs)) / 1000;
+      return `After ${FAILOVER_NAMES[how] ?? how} a new primary was in charge after a median ${promoted.toFixed(1)} s, and every replica was in sync again after ${settled.toFixed(1)} s.`;
+    })
+    .join(' ');
 }
 
 function table(run: FailoverRun): string[] {
@@ -103,21 +122,21 @@ export function renderFailoverSection(
     '',
   ];
   for (const run of runs) {
-    lines.push(...table(run), '');
-    const promoted = run.failovers.map((report) => report.promotedAfterMs);
-    const settled = run.failovers.map((report) => report.settledAfterMs);
-    lines.push(
-      `The run took ${run.seconds} s. A new primary was in charge a median ${(median(promoted) / 1000).toFixed(1)} s after each failover was forced, and every replica was in sync again after a median ${(median(settled) / 1000).toFixed(1)} s.`,
-      '',
-    );
+    lines.push(...table(run), '', `The run took ${run.seconds} s. ${timings(run)}`, '');
   }
   lines.push(
-    'Without `lockReplication` a lock lives on the primary only until the replicas catch up. `SENTINEL FAILOVER` shows',
-    'it plainly: Sentinel promotes a replica while the old primary keeps serving its clients, and only demotes it',
-    '(dropping what it accepted since) when it sees it again some seconds later. With `lockReplication` the old',
-    'primary cannot get those grants and writes acknowledged by every replica, so they fail with a typed error, and',
-    'what was acknowledged is on whichever replica is promoted. The price is availability: while a replica is missing,',
-    'locks fail. See the Locks section of packages/redis/README.md.',
+    'Without `lockReplication` a lock lives on the primary alone until the replicas catch up. `SENTINEL FAILOVER` shows',
+    'it plainly: Sentinel promotes a replica while the old primary keeps serving its clients, and demotes the old',
+    'primary (which drops what it accepted since) only when it looks at it again, some seconds later. Every grant and',
+    'write of those seconds is lost, and the counter of fencing tokens falls back with them. latchkey’s default mode',
+    'still has no double grant there, because Redis checks each locked write against the lock: a holder whose lock',
+    'vanished in the switch has its next write refused. redlock’s holders check only their own clock and keep writing',
+    'with a plain `SET` while another process takes the lock on the new primary. With `lockReplication` the old',
+    'primary cannot get a grant or a write acknowledged by every replica once one has left it, so those calls fail with',
+    'a typed error, and what was acknowledged is on whichever replica is promoted. The price is availability: locks',
+    'fail until the replicas are back (here up to the Sentinel’s demotion of the old primary). On the Cluster,',
+    '`CLUSTER FAILOVER` is a coordinated hand-over (the primary holds writes until its replica has caught up), and',
+    'after `kill -9` on loopback the replica had every write, so no mode lost anything there.',
     '',
     FAILOVER_SECTION_END,
   );
