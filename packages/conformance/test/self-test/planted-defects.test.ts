@@ -168,6 +168,79 @@ const DEFECTS: readonly PlantedDefect[] = [
       ['store-locks', 'an aborted acquire leaves no lock behind: the key is free as soon as the holder releases'],
     ],
   },
+  {
+    fixture: 'setmany-first-duplicate-wins',
+    defect: 'a setMany that keeps the first of duplicate entries',
+    caughtBy: [['data', 'lets the later of duplicate entries win']],
+  },
+  {
+    fixture: 'delete-many-rejects-missing',
+    defect: 'a deleteMany that rejects when a key is missing',
+    caughtBy: [
+      ['data', 'deleteMany ignores missing and duplicate keys'],
+      ['store', 'deleteMany never rejects for missing keys, and accepts []'],
+    ],
+  },
+  {
+    fixture: 'delete-expired-reports-deleted',
+    defect: "a delete of an expired key that answers 'deleted'",
+    caughtBy: [['ttl', "delete of an expired key resolves 'missing'"]],
+  },
+  {
+    fixture: 'get-returns-kept-buffer',
+    defect: 'a get that answers the buffer the backend keeps',
+    caughtBy: [['data', 'get answers a buffer of its own: changing it changes nothing stored']],
+  },
+  {
+    fixture: 'get-many-shares-duplicates',
+    defect: 'a getMany that answers duplicate keys with one shared buffer',
+    caughtBy: [
+      ['data', 'answers each duplicate key with a buffer of its own: changing one changes neither the other nor the stored value'],
+    ],
+  },
+  {
+    fixture: 'misordered-large-get-many',
+    defect: 'a getMany that answers out of order only for batches above 500 keys',
+    caughtBy: [['data', 'answers 1,000 keys in random order, duplicates included, in input order']],
+  },
+  {
+    fixture: 'short-leases',
+    defect: 'leases that last 70 % of the leaseMs asked for',
+    caughtBy: [['locks', 'a lease lives at least its leaseMs: a second handle (createPeer) cannot take the key at 85 % of it']],
+  },
+  {
+    fixture: 'extend-zero-lapses',
+    defect: 'an extendLock(lease, 0) that lapses instead of never lapsing',
+    caughtBy: [['locks', 'extendLock with leaseMs 0 makes the lease never lapse']],
+  },
+  {
+    fixture: 'release-lapsed-answers-true',
+    defect: 'a releaseLock of a lapsed lease nobody took over that answers true',
+    caughtBy: [['locks', 'releaseLock of a lapsed lease that nobody took over resolves false']],
+  },
+  {
+    fixture: 'try-acquire-waits',
+    defect: 'a try (waitMs 0) that waits',
+    caughtBy: [['locks', 'a try (waitMs 0) on a held key resolves undefined promptly']],
+  },
+  {
+    fixture: 'fencing-token-drops-after-release',
+    defect: 'fencing tokens that restart after a release',
+    caughtBy: [
+      ['locks', 'fencing tokens strictly increase over successive acquires of a key'],
+      ['store-locks', 'fencing tokens strictly increase across holders and store instances'],
+    ],
+  },
+  {
+    fixture: 'capabilities-change',
+    defect: 'capabilities that change after construction',
+    caughtBy: [['data', 'declares the same capabilities on every backend create() returns, and keeps them']],
+  },
+  {
+    fixture: 'false-distributed',
+    defect: "an in-process backend declaring lockScope 'distributed' without createPeer",
+    caughtBy: [['data', "a backend declaring lockScope 'distributed' is given createPeer, so its locks are checked across handles"]],
+  },
 ];
 
 /** True when `name` (a full name below the module) is `check`. */
@@ -185,9 +258,9 @@ const modulePath = (fixture: string): string => `defects/${fixture}.ts`;
 const PEER_CONTROL = 'peer-memory-backend.ts';
 
 describe('the suite catches planted defects', () => {
-  // Two command runs share the defect fixtures (fewer vite start-ups); the control runs alongside.
-  const half = Math.ceil(DEFECTS.length / 2);
-  const batches = [DEFECTS.slice(0, half), DEFECTS.slice(half)];
+  // Three command runs share the defect fixtures (fewer vite start-ups); the controls run alongside.
+  const third = Math.ceil(DEFECTS.length / 3);
+  const batches = [DEFECTS.slice(0, third), DEFECTS.slice(third, 2 * third), DEFECTS.slice(2 * third)];
   const runs = new Map<string, CliRun>();
   let control: CliRun | undefined;
   let peerControl: CliRun | undefined;

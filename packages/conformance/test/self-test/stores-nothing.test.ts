@@ -40,17 +40,17 @@ describe('a backend that stores nothing', () => {
 
   it('reports backend and store checks apart, with the pinned counts', () => {
     expect(run?.report?.layers).toStrictEqual({
-      backend: { passed: 41, failed: 55, skipped: 3 },
+      backend: { passed: 42, failed: 55, skipped: 3 },
       store: { passed: 82, failed: 83, skipped: 3 },
     });
     expect({ passed: run?.report?.passed, failed: run?.report?.failed, skipped: run?.report?.skipped }).toStrictEqual({
-      passed: 123,
+      passed: 124,
       failed: 138,
       skipped: 6,
     });
-    expect(run?.stdout).toContain('backend checks (the backend called directly): 41 passed, 55 failed, 3 skipped');
+    expect(run?.stdout).toContain('backend checks (the backend called directly): 42 passed, 55 failed, 3 skipped');
     expect(run?.stdout).toContain('store checks (through KeyValueStore): 82 passed, 83 failed, 3 skipped');
-    expect(run?.lastLine).toBe('123 passed, 138 failed');
+    expect(run?.lastLine).toBe('124 passed, 138 failed');
     expect(run?.code).toBe(1);
   });
 });

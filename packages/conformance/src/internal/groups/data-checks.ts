@@ -330,6 +330,13 @@ export function registerDataChecks(env: ConformanceEnvironment): void {
       expect(['distributed', 'in-process']).toContain(capabilities.lockScope);
     });
 
+    check("a backend declaring lockScope 'distributed' is given createPeer, so its locks are checked across handles", () => {
+      if (capabilities.lockScope === 'distributed' && !env.hasPeer)
+        expect.fail(
+          "the backend declares lockScope 'distributed', but no createPeer is given: createPeer is required for distributed backends (a second handle on the same data and locks), or the cross-instance checks run on one handle and prove nothing about other processes",
+        );
+    });
+
     check('declares atomicLeaseWrites, fencingTokens and mayEvict as booleans', () => {
       expect(typeof capabilities.atomicLeaseWrites).toBe('boolean');
       expect(typeof capabilities.fencingTokens).toBe('boolean');
