@@ -7,6 +7,11 @@
  * are never silently dropped mid-stream, because real TCP never does that either — a stream
  * either arrives in order or the connection dies (use `reset` for that).
  *
+ * Independently of the mode, the client → server direction alone can be held
+ * ({@link TcpProxy.holdToServer}): what clients send queues until
+ * {@link TcpProxy.releaseToServer} while the server's replies keep flowing — a request held
+ * up in the network after its sender had every reason to send it.
+ *
  * @module
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
@@ -46,6 +51,10 @@ class Lane {
     private readonly proxy: TcpProxy,
     private readonly to: Socket,
     private readonly count: (bytes: number) => void,
+    /** Whether this lane is held regardless of the mode (client → server holds). */
+    private readonly held: () => boolean = () => false,
+    /** Called after each chunk this lane delivered. */
+    private readonly forwarded: () => void = () => undefined,
   ) {}
 
   push(data: Buffer): void {
@@ -60,6 +69,7 @@ class Lane {
     }
     const mode = this.proxy.mode;
     if (mode.kind === 'blackhole' || mode.kind === 'reset' || this.to.destroyed) return;
+    if (this.held()) return;
     const delay = mode.kind === 'latency' ? mode.ms : 0;
     const now = performance.now();
     while (this.#queue.length > 0) {
@@ -72,6 +82,7 @@ class Lane {
       this.#queue.shift();
       this.count(head.data.byteLength);
       this.to.write(head.data);
+      this.forwarded();
     }
   }
 
@@ -104,6 +115,8 @@ export class TcpProxy {
   readonly #targetPort: number;
   readonly #connections = new Set<Connection>();
   #mode: ProxyMode = { kind: 'pass' };
+  /** 'off', 'held', or 'after-reply' (held from the next server → client chunk on). */
+  #toServerHold: 'off' | 'held' | 'after-reply' = 'off';
   #stats = { connections: 0, resets: 0, bytesToServer: 0, bytesToClient: 0 };
 
   private constructor(server: Server, targetPort: number) {
@@ -171,6 +184,35 @@ export class TcpProxy {
     }
   }
 
+  /** Whether client → server bytes are being held (see {@link holdToServer}). */
+  get holdingToServer(): boolean {
+    return this.#toServerHold === 'held';
+  }
+
+  /**
+   * Holds everything clients send (on every connection, open or new) until
+   * {@link releaseToServer}; the server's replies still flow. Works in any mode.
+   */
+  holdToServer(): void {
+    this.#toServerHold = 'held';
+  }
+
+  /**
+   * Like {@link holdToServer}, starting once the proxy has forwarded the next chunk from the
+   * server (on any connection): a request already on its way goes through and gets its reply,
+   * and what the client sends in answer to that reply is held (the second step of a two-step
+   * write).
+   */
+  holdToServerAfterNextReply(): void {
+    this.#toServerHold = 'after-reply';
+  }
+
+  /** Delivers the held client → server bytes, in order, and stops holding. */
+  releaseToServer(): void {
+    this.#toServerHold = 'off';
+    for (const connection of this.#connections) connection.up.pump();
+  }
+
   /** Stops listening and resets every connection. */
   async close(): Promise<void> {
     for (const connection of [...this.#connections]) this.#reset(connection);
@@ -191,8 +233,21 @@ export class TcpProxy {
     const connection: Connection = {
       client,
       server,
-      up: new Lane(this, server, (n) => (this.#stats.bytesToServer += n)),
-      down: new Lane(this, client, (n) => (this.#stats.bytesToClient += n)),
+      up: new Lane(
+        this,
+        server,
+        (n) => (this.#stats.bytesToServer += n),
+        () => this.holdingToServer,
+      ),
+      down: new Lane(
+        this,
+        client,
+        (n) => (this.#stats.bytesToClient += n),
+        () => false,
+        () => {
+          if (this.#toServerHold === 'after-reply') this.#toServerHold = 'held';
+        },
+      ),
     };
     this.#connections.add(connection);
     // Until the server side is connected, writes to it are buffered by the socket itself.

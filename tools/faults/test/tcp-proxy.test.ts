@@ -96,6 +96,28 @@ describe('TcpProxy', () => {
     expect(reply).toBe('held+more');
   });
 
+  it('holds what clients send until released, in order, while replies already on their way still arrive', async () => {
+    const socket = await client();
+    const inFlight = roundTrip(socket, 'before');
+    expect((await inFlight).reply).toBe('before');
+    proxy.holdToServer();
+    await expect(roundTrip(socket, 'held', 300)).rejects.toThrow(/no full echo/);
+    expect(proxy.stats.bytesToServer).toBe('before'.length);
+    proxy.releaseToServer();
+    const { reply } = await roundTrip(socket, '+more');
+    expect(reply).toBe('held+more');
+  });
+
+  it('holds from the next reply on: the request in flight is answered, what follows is held', async () => {
+    const socket = await client();
+    proxy.holdToServerAfterNextReply();
+    expect((await roundTrip(socket, 'first')).reply).toBe('first');
+    expect(proxy.holdingToServer).toBe(true);
+    await expect(roundTrip(socket, 'second', 300)).rejects.toThrow(/no full echo/);
+    proxy.releaseToServer();
+    expect((await roundTrip(socket, '+a longer tail')).reply).toBe('second+a longer tail');
+  });
+
   it('rejects a negative latency', () => {
     expect(() => proxy.setMode({ kind: 'latency', ms: -1 })).toThrow(RangeError);
   });
