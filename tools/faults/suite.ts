@@ -16,6 +16,7 @@ import { requireAdapter } from './require-adapter.js';
 import { defineAbortTests } from './scenarios/abort.js';
 import { defineBadInputTests } from './scenarios/bad-input.js';
 import { defineContentionTests } from './scenarios/contention.js';
+import { defineDelayedWriteTests } from './scenarios/delayed-write.js';
 import { defineHolderCrashTests } from './scenarios/holder-crash.js';
 import { defineLockLostTests } from './scenarios/lock-lost.js';
 import { defineModelTests } from './scenarios/model.js';
@@ -112,6 +113,7 @@ export async function describeBackendFaults(kind: BackendKind, service: ServiceI
     if (kind !== 'memory') {
       defineServerRestartTests(context);
       defineNetworkFaultTests(context);
+      defineDelayedWriteTests(context);
     }
     defineShutdownTests(context);
   });
