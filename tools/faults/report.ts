@@ -198,6 +198,11 @@ function suiteTables(results: SuiteResults, command: string): string[] {
     row('network faults: first success after healing, ms', (s) =>
       s['network-faults'] === undefined ? 'n/a' : cell(get(s['network-faults'], 'recoveredAfterMs')),
     ),
+    row('delayed locked write (bytes held until the lease lapsed and another holder wrote): stale writes accepted', (s) =>
+      s['delayed-write'] === undefined
+        ? 'n/a'
+        : `**${cell(get(s['delayed-write'], 'staleWritesAccepted'))} of ${cell(get(s['delayed-write'], 'trials'))}** (lease ${cell(get(s['delayed-write'], 'leaseMs'))} ms)`,
+    ),
     row(
       'aborted acquires: trials / settled late / locks, timers, listeners left',
       (s) =>
