@@ -13,20 +13,28 @@ import type { Backend, BackendCapabilities } from '@latchkey/core';
 import { MemoryBackend } from '@latchkey/memory';
 
 /** Backends the fault suite knows. */
-export type BackendKind = 'memory' | 'redis' | 'memcached' | 'mongo';
+export type BackendKind = 'memory' | 'redis' | 'memcached' | 'mongo' | 'sqlite';
 
 /** Every kind, in the order suites and reports list them. */
-export const BACKEND_KINDS: readonly BackendKind[] = ['memory', 'redis', 'memcached', 'mongo'];
+export const BACKEND_KINDS: readonly BackendKind[] = ['memory', 'redis', 'memcached', 'mongo', 'sqlite'];
+
+/**
+ * Whether `kind` talks to a server over the network: memory and sqlite (a file) have none to
+ * restart, cut off or delay, so the server and network scenarios do not apply to them.
+ */
+export function hasServer(kind: BackendKind): boolean {
+  return kind !== 'memory' && kind !== 'sqlite';
+}
 
 /** A backend to build: plain data, so it can be sent to a worker process. */
 export interface BackendTarget {
   readonly kind: BackendKind;
   /**
    * How the adapter reaches its server: a Redis URL, a memcached servers string, a MongoDB
-   * URL. Ignored for memory.
+   * URL, or for sqlite the database file. Ignored for memory.
    */
   readonly address: string;
-  /** Isolates one run's data: the key prefix (redis, memcached) or collection (mongo). */
+  /** Isolates one run's data: the key prefix (redis, memcached), collection (mongo) or table (sqlite). */
   readonly namespace: string;
   /** The adapter's own deadline for each call. */
   readonly operationTimeoutMs: number;
@@ -70,6 +78,11 @@ const ADAPTERS: Record<Exclude<BackendKind, 'memory'>, AdapterDescriptor> = {
       collection: target.namespace,
       operationTimeoutMs: target.operationTimeoutMs,
     }),
+  },
+  sqlite: {
+    packageName: '@latchkey/sqlite',
+    exportName: 'SqliteBackend',
+    options: (target) => ({ filename: target.address, table: target.namespace, operationTimeoutMs: target.operationTimeoutMs }),
   },
 };
 

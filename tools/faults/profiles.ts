@@ -96,6 +96,8 @@ const OVERRIDES: Record<BackendKind, Partial<FaultProfile>> = {
     abortConcurrency: 5,
     modelRuns: FULL ? 200 : 25,
   },
+  // One file shared by the worker processes: every lock step is a write transaction on it.
+  sqlite: {},
 };
 
 /** The profile of `kind`. */

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import Database from 'better-sqlite3';
 import { MongoClient } from 'mongodb';
 import { redisCommand, type ServerHandle, startMemcached, startMongo, startRedis, tcpRequest } from '@latchkey/test-servers';
 import { MONGO_DB_NAME, type BackendKind, type BackendTarget } from './backends.js';
@@ -25,14 +26,27 @@ export function addressFor(kind: Exclude<BackendKind, 'memory'>, port: number): 
       return `127.0.0.1:${port}`;
     case 'mongo':
       return `mongodb://127.0.0.1:${port}/`;
+    case 'sqlite':
+      throw new Error('sqlite has no server: its address is the database file');
   }
 }
 
 /**
  * Makes the server of `target` lose its data, as a restart without persistence would:
- * Redis `FLUSHALL`, memcached `flush_all`, or dropping the mongo collection.
+ * Redis `FLUSHALL`, memcached `flush_all`, dropping the mongo collection, or deleting every
+ * row of the sqlite table.
  */
 export async function loseServerData(target: BackendTarget): Promise<void> {
+  if (target.kind === 'sqlite') {
+    // The file's counterpart of a flush: every row of the run's table goes, leases included.
+    const db = new Database(target.address, { timeout: 5000 });
+    try {
+      db.exec(`DELETE FROM "${target.namespace}"`);
+    } finally {
+      db.close();
+    }
+    return;
+  }
   const { host, port } = hostPort(target.address);
   switch (target.kind) {
     case 'memory':
@@ -81,5 +95,7 @@ export async function startDedicatedServer(
       return startMemcached();
     case 'mongo':
       return startMongo();
+    case 'sqlite':
+      throw new Error('sqlite has no server to start: its backends share a file');
   }
 }

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { BackendCapabilities } from '@latchkey/core';
 import { afterAll, beforeAll, describe } from 'vitest';
 import { requireService } from '@latchkey/test-servers';
-import { adapterStatus, type BackendKind, type BackendTarget } from './backends.js';
+import { adapterStatus, hasServer, type BackendKind, type BackendTarget } from './backends.js';
 import { Cluster } from './cluster.js';
 import type { SuiteContext } from './context.js';
 import { profileFor } from './profiles.js';
@@ -110,7 +110,7 @@ export async function describeBackendFaults(kind: BackendKind, service: ServiceI
     defineAbortTests(context);
     defineBadInputTests(context);
     defineModelTests(context);
-    if (kind !== 'memory') {
+    if (hasServer(kind)) {
       defineServerRestartTests(context);
       defineNetworkFaultTests(context);
       defineDelayedWriteTests(context);

@@ -17,6 +17,7 @@ const HOW: Record<string, string> = {
   redis: 'FLUSHALL',
   memcached: 'flush_all',
   mongo: 'dropping the collection',
+  sqlite: 'deleting the table’s rows',
 };
 
 /** Registers the lock-lost scenarios on the suite's shared server. */
