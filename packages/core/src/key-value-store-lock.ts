@@ -218,7 +218,8 @@ export class KeyValueStoreLock implements AsyncDisposable {
     const lease = this.#lease;
     const letGo = lockReleaseTracing.hasSubscribers ? this.#tracedRelease('close', () => this.#letGo(true)) : this.#letGo(true);
     return letGo.catch((error: unknown) => {
-      reportGiveBackFailure(this.#host.name, lease ?? { key: this.key }, error);
+      // A backend closed already (shared with another store) has let go of its leases itself.
+      if (!(error instanceof BackendClosedError)) reportGiveBackFailure(this.#host.name, lease ?? { key: this.key }, error);
     });
   }
 
