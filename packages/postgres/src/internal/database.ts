@@ -88,6 +88,12 @@ export class Database {
     await this.ready();
     const client = await this.pool.connect();
     let broken: Error | undefined;
+    // pg reports a broken connection on the client as well as failing its query: a checked-out
+    // client has no listener of the pool's, and an unheard 'error' event would end the process.
+    const onError = (error: Error): void => {
+      broken ??= error;
+    };
+    client.on('error', onError);
     try {
       return await client.query<R>({ name: statement.name, text: statement.text, values: values as unknown[], types: TYPES });
     } catch (error) {
@@ -97,6 +103,7 @@ export class Database {
       }
       throw error;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }
