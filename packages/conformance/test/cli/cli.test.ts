@@ -49,11 +49,13 @@ describe.concurrent('latchkey-conformance', () => {
     expect(run.code).toBe(1);
   }, 180_000);
 
+  // The command starts vitest before it looks for the module: 29 s at load average 12, past
+  // 60 s at 16 on the two-core test machine (the same limit as the runs above).
   it('exits 2 with a clear message when the module does not exist', async () => {
     const run = await runCli(['no/such/backend.mjs']);
     expect(run.stderr).toContain('Cannot find the backend module "no/such/backend.mjs"');
     expect(run.code).toBe(2);
-  }, 60_000);
+  }, 180_000);
 
   it('exits 2 for an unknown group, an unknown option, a bad --concurrency, or no module', async () => {
     const unknownGroup = await runCli(['--only', 'data,nonsense', 'control.ts']);
