@@ -13,10 +13,10 @@ import type { Backend, BackendCapabilities } from '@latchkey/core';
 import { MemoryBackend } from '@latchkey/memory';
 
 /** Backends the fault suite knows. */
-export type BackendKind = 'memory' | 'redis' | 'memcached' | 'mongo' | 'sqlite';
+export type BackendKind = 'memory' | 'redis' | 'memcached' | 'mongo' | 'sqlite' | 'postgres';
 
 /** Every kind, in the order suites and reports list them. */
-export const BACKEND_KINDS: readonly BackendKind[] = ['memory', 'redis', 'memcached', 'mongo', 'sqlite'];
+export const BACKEND_KINDS: readonly BackendKind[] = ['memory', 'redis', 'memcached', 'mongo', 'sqlite', 'postgres'];
 
 /**
  * Whether `kind` talks to a server over the network: memory and sqlite (a file) have none to
@@ -83,6 +83,11 @@ const ADAPTERS: Record<Exclude<BackendKind, 'memory'>, AdapterDescriptor> = {
     packageName: '@latchkey/sqlite',
     exportName: 'SqliteBackend',
     options: (target) => ({ filename: target.address, table: target.namespace, operationTimeoutMs: target.operationTimeoutMs }),
+  },
+  postgres: {
+    packageName: '@latchkey/postgres',
+    exportName: 'PostgresBackend',
+    options: (target) => ({ url: target.address, table: target.namespace, operationTimeoutMs: target.operationTimeoutMs }),
   },
 };
 

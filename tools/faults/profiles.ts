@@ -98,6 +98,7 @@ const OVERRIDES: Record<BackendKind, Partial<FaultProfile>> = {
   },
   // One file shared by the worker processes: every lock step is a write transaction on it.
   sqlite: {},
+  postgres: {},
 };
 
 /** The profile of `kind`. */

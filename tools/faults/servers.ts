@@ -7,7 +7,17 @@
  */
 import Database from 'better-sqlite3';
 import { MongoClient } from 'mongodb';
-import { redisCommand, type ServerHandle, startMemcached, startMongo, startRedis, tcpRequest } from '@latchkey/test-servers';
+import pg from 'pg';
+import {
+  POSTGRES_USER,
+  redisCommand,
+  type ServerHandle,
+  startMemcached,
+  startMongo,
+  startPostgres,
+  startRedis,
+  tcpRequest,
+} from '@latchkey/test-servers';
 import { MONGO_DB_NAME, type BackendKind, type BackendTarget } from './backends.js';
 
 /** `host` and `port` of a Redis URL, a memcached servers string or a MongoDB URL. */
@@ -26,6 +36,9 @@ export function addressFor(kind: Exclude<BackendKind, 'memory'>, port: number): 
       return `127.0.0.1:${port}`;
     case 'mongo':
       return `mongodb://127.0.0.1:${port}/`;
+    case 'postgres':
+      // The role and database of the throwaway servers (tools/test-servers).
+      return `postgres://${POSTGRES_USER}@127.0.0.1:${port}/${POSTGRES_USER}`;
     case 'sqlite':
       throw new Error('sqlite has no server: its address is the database file');
   }
@@ -68,6 +81,17 @@ export async function loseServerData(target: BackendTarget): Promise<void> {
       } finally {
         await client.close();
       }
+      return;
+    }
+    case 'postgres': {
+      // The table's counterpart of a flush: every row of the run goes, leases and fences included.
+      const client = new pg.Client({ connectionString: target.address, connectionTimeoutMillis: 5000 });
+      await client.connect();
+      try {
+        await client.query(`TRUNCATE "${target.namespace}"`);
+      } finally {
+        await client.end();
+      }
     }
   }
 }
@@ -95,6 +119,8 @@ export async function startDedicatedServer(
       return startMemcached();
     case 'mongo':
       return startMongo();
+    case 'postgres':
+      return startPostgres();
     case 'sqlite':
       throw new Error('sqlite has no server to start: its backends share a file');
   }

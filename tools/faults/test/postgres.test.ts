@@ -1,0 +1,4 @@
+import { inject } from 'vitest';
+import { describeBackendFaults } from '../suite.js';
+
+await describeBackendFaults('postgres', { address: inject('postgresUrl'), unavailable: inject('postgresUnavailable') });
