@@ -1,4 +1,4 @@
-import { BackendError, type Lease } from '@latchkey/core';
+import { BackendError, BackendUnavailableError, type Lease } from '@latchkey/core';
 import pg from 'pg';
 import { afterAll, describe, expect, it } from 'vitest';
 import { PostgresBackend } from '../../src/index.js';
@@ -157,6 +157,35 @@ describe.runIf(postgresAvailable('PostgresBackend data'))('PostgresBackend data'
           : Promise.all([one.deleteMany(reversed), two.setMany(keys.map((key) => [key, bytes('3')]))]),
       );
       await expect(Promise.all(rounds)).resolves.toHaveLength(20);
+    });
+  });
+
+  describe('connection loss', () => {
+    it('rejects a statement whose session the server ends with BackendUnavailableError, and the next call reconnects', async () => {
+      const name = `terminated-${uniqueTable()}`;
+      const backend = createBackend({ poolOptions: { application_name: name } });
+      await backend.set('k', bytes('v'));
+      const blocker = await admin().connect();
+      let settled: unknown;
+      try {
+        await blocker.query('BEGIN');
+        await blocker.query(`SELECT 1 FROM "${backend.table}" WHERE key = 'k' FOR UPDATE`);
+        // Blocked behind the row lock, on a connection the pool has handed out.
+        const pending = backend.set('k', bytes('w')).catch((error: unknown) => error);
+        await sleep(100);
+        const ended = await admin().query(
+          'SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1 AND state = $2',
+          [name, 'active'],
+        );
+        expect(ended.rowCount).toBe(1);
+        settled = await pending;
+        await blocker.query('COMMIT');
+      } finally {
+        blocker.release();
+      }
+      expect(settled).toBeInstanceOf(BackendUnavailableError);
+      expect((settled as BackendUnavailableError).cause).toMatchObject({ code: '57P01' });
+      expect(text(await backend.get('k'))).toBe('v');
     });
   });
 
