@@ -10,6 +10,11 @@ export interface ConfiguredStore {
 
 let storeCounter = 0;
 
+/** `KeyValueStore`'s default `operationTimeoutMs`. */
+const DEFAULT_BACKSTOP_MS = 15_000;
+/** How far above the backend's own deadline the store's backstop is set. */
+const BACKSTOP_SLACK_MS = 5000;
+
 /**
  * Per-check resources: backends from `create`, peers, and configured stores. `dispose`
  * destroys and closes everything the check made, so checks stay independent.
@@ -60,12 +65,15 @@ export class Harness {
 
   /**
    * A store configured over `backend` (default: a fresh one), with a small lock safety window
-   * so lock checks can use short leases.
+   * so lock checks can use short leases, and its backstop deadline above the backend's declared
+   * `callDeadlineMs` (the store's default, 15 s, would otherwise cut off calls the backend
+   * allows more time, such as a 16 MiB write to a slow server).
    */
   async store(options: ConfigureOptions = {}, backend?: Backend): Promise<ConfiguredStore> {
     const target = backend ?? (await this.backend());
     const store = this.track(new KeyValueStore(this.storeName()));
-    await store.configure(target, { lockSafetyWindowMs: this.#env.timings.safetyMs, ...options });
+    const backstopMs = Math.max(DEFAULT_BACKSTOP_MS, (this.#env.capabilities.callDeadlineMs ?? 0) + BACKSTOP_SLACK_MS);
+    await store.configure(target, { lockSafetyWindowMs: this.#env.timings.safetyMs, operationTimeoutMs: backstopMs, ...options });
     return { store, backend: target };
   }
 
