@@ -201,6 +201,12 @@ export class RedisReplicatedCluster extends RedisCluster {
       if (info['cluster_state'] !== 'ok' || Number(info['cluster_known_nodes']) !== this.members.length) return false;
       const view = await this.viewFrom(member);
       if (view.some((n) => n.failing)) return false;
+      // Gossip spreads role changes node by node: right after `--cluster create` (or a
+      // failover) a node can still list a replica as a slot-less master. Whole means every
+      // node agrees on the primaries and on whose replica each replica is.
+      const masters = view.filter((n) => n.master);
+      if (masters.length !== this.members.length / (1 + this.replicasPerMaster)) return false;
+      if (!view.every((n) => n.master || masters.some((m) => m.id === n.masterId))) return false;
       const replication = infoFields(await respOk(member.port, ['INFO', 'replication']));
       if (view.find((n) => n.port === member.port)?.master === true) {
         const online = Object.entries(replication).filter(([field, value]) => /^slave\d+$/.test(field) && value.includes('state=online'));
