@@ -90,6 +90,13 @@ export {
 } from './backend-kit/guards.js';
 export { LockWaiters, type AttemptOutcome, type LockProtocol, type LockWaitersOptions } from './backend-kit/lock-waiters.js';
 export {
+  ReleaseListener,
+  type ReleaseConnection,
+  type ReleaseEvents,
+  type ReleaseListenerOptions,
+  type ReleaseTarget,
+} from './backend-kit/release-listener.js';
+export {
   backoffRetry,
   wakeUpRetry,
   type BackoffRetryOptions,

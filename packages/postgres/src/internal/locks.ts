@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import {
   BackendError,
   LockWaiters,
+  ReleaseListener,
   wakeUpRetry,
   type AttemptOutcome,
   type CallRunner,
@@ -15,13 +16,16 @@ import {
   type LockProtocol,
 } from '@latchkey/core';
 import type { Database } from './database.js';
-import { ReleaseListener } from './listener.js';
+import { listenForReleases } from './listener.js';
 import { leaseParam, type Statements } from './sql.js';
 
 const NAME = 'PostgresBackend';
 
 /** While releases cannot be heard (the listening connection is down or off), a waiter looks again at least this often. */
 export const UNHEARD_RELEASE_POLL_MS = 250;
+
+/** Most time between two attempts to listen after failures (the first waits 50 ms, doubling). */
+const LISTEN_RETRY_MAX_MS = 2_000;
 
 /** What {@link PostgresLocks} works with. */
 export interface PostgresLocksOptions {
@@ -63,20 +67,19 @@ export class PostgresLocks implements LockProtocol {
     this.#statements = statements;
     this.#calls = calls;
     this.#channel = channel;
-    this.#listener = listen
-      ? new ReleaseListener({
-          channel,
-          connect: () => db.listenerClient(timeoutMs),
-          timeoutMs,
-          onRelease: (key) => this.waiters.wake(key),
-          onMissed: () => this.waiters.wakeAll(),
-        })
-      : undefined;
     this.waiters = new LockWaiters({
       name: NAME,
       protocol: this,
-      retry: wakeUpRetry({ hearing: () => this.#hearing(), fallbackMs: UNHEARD_RELEASE_POLL_MS }),
+      retry: wakeUpRetry({ hearing: () => this.#listener?.hearing() ?? false, fallbackMs: UNHEARD_RELEASE_POLL_MS }),
     });
+    this.#listener = listen
+      ? new ReleaseListener({
+          target: this.waiters,
+          timeoutMs,
+          retryMaxMs: LISTEN_RETRY_MAX_MS,
+          open: (events) => listenForReleases(db.listenerClient(timeoutMs), channel, events),
+        })
+      : undefined;
   }
 
   /** Opens the listening connection ahead of the first wait, so the first release is heard too. */
@@ -137,14 +140,5 @@ export class PostgresLocks implements LockProtocol {
   async close(): Promise<void> {
     this.#listener?.close();
     await this.waiters.close();
-  }
-
-  /** Whether releases are heard now; when not, starts listening (the next head then looks again). */
-  #hearing(): boolean {
-    const listener = this.#listener;
-    if (listener === undefined) return false;
-    if (listener.listening) return true;
-    void listener.listen();
-    return false;
   }
 }

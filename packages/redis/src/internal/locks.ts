@@ -1,10 +1,18 @@
 import { randomUUID } from 'node:crypto';
-import { LockWaiters, wakeUpRetry, type AttemptOutcome, type CallRunner, type Lease, type LockProtocol } from '@latchkey/core';
+import {
+  LockWaiters,
+  ReleaseListener,
+  wakeUpRetry,
+  type AttemptOutcome,
+  type CallRunner,
+  type Lease,
+  type LockProtocol,
+} from '@latchkey/core';
 import { subscriberFactory } from './clients.js';
 import type { RedisClient } from './connection-gate.js';
 import { neverWritten } from './errors.js';
 import { fenceKeyOf, lockKeyOf, type KeyLayout } from './key-layout.js';
-import { ReleaseListener } from './release-listener.js';
+import { subscribeToReleases } from './release-listener.js';
 import { runConfirmed, runLockScript, unconfirmedAcquire } from './replication.js';
 import { ACQUIRE, CLOCKED_ACQUIRE, EXTEND, RELEASE, runScript } from './scripts.js';
 import type { ResolvedLockReplication } from '../redis-backend-options.js';
@@ -46,22 +54,18 @@ export class RedisLocks implements LockProtocol {
     this.#calls = calls;
     this.#layout = layout;
     this.#replication = replication;
-    this.#releases = new ReleaseListener({
-      channel: layout.channel,
-      connect: subscriberFactory(client, timeoutMs),
-      timeoutMs,
-      onRelease: (dataKey) => {
-        const key = layout.storedKeyOf(dataKey);
-        // A digested key cannot be told from its data key (the store's default mangler never makes one).
-        if (key === undefined) this.waiters.wakeAll();
-        else this.waiters.wake(key);
-      },
-      onListening: () => this.waiters.wakeAll(),
-    });
     this.waiters = new LockWaiters({
       name: NAME,
       protocol: this,
-      retry: wakeUpRetry({ hearing: () => this.#hearing(), fallbackMs: UNHEARD_RELEASE_POLL_MS }),
+      retry: wakeUpRetry({ hearing: () => this.#releases.hearing(), fallbackMs: UNHEARD_RELEASE_POLL_MS }),
+    });
+    const connect = subscriberFactory(client, timeoutMs);
+    // A digested key cannot be told from its data key (the store's default mangler never makes one): undefined wakes all.
+    const storedKeyOf = (dataKey: string): string | undefined => layout.storedKeyOf(dataKey);
+    this.#releases = new ReleaseListener({
+      target: this.waiters,
+      timeoutMs,
+      open: (events) => subscribeToReleases(connect, layout.channel, storedKeyOf, events),
     });
   }
 
@@ -137,12 +141,5 @@ export class RedisLocks implements LockProtocol {
   async close(): Promise<void> {
     this.#releases.close();
     await this.waiters.close();
-  }
-
-  /** Whether releases are heard now; when not, starts listening (the next head then looks again). */
-  #hearing(): boolean {
-    if (this.#releases.listening) return true;
-    void this.#releases.listen();
-    return false;
   }
 }
