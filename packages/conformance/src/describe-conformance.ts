@@ -4,6 +4,8 @@ import type { ConformanceGroup, ConformanceOptions } from './conformance-options
 import { probeEnvironment, type ConformanceEnvironment } from './internal/environment.js';
 import { registerBadInputChecks } from './internal/groups/bad-input-checks.js';
 import { registerDataChecks } from './internal/groups/data-checks.js';
+import { registerDirectBadInputChecks } from './internal/groups/direct-bad-input-checks.js';
+import { registerEvictionChecks } from './internal/groups/eviction-checks.js';
 import { registerLockChecks } from './internal/groups/lock-checks.js';
 import { registerStoreChainChecks } from './internal/groups/store-chain-checks.js';
 import { registerStoreChecks } from './internal/groups/store-checks.js';
@@ -13,7 +15,14 @@ import { registerTtlChecks } from './internal/groups/ttl-checks.js';
 import { checksFor } from './internal/register.js';
 
 const GROUPS: Readonly<Record<ConformanceGroup, { readonly title: string; readonly register: (env: ConformanceEnvironment) => void }>> = {
-  data: { title: 'data: the backend’s data calls', register: registerDataChecks },
+  data: {
+    title: 'data: the backend’s data calls',
+    register: (env) => {
+      registerDataChecks(env);
+      registerDirectBadInputChecks(env);
+      registerEvictionChecks(env);
+    },
+  },
   ttl: { title: 'ttl: expiry on the backend and through KeyValueStore', register: registerTtlChecks },
   locks: { title: 'locks: the backend’s own lease locks', register: registerLockChecks },
   store: {

@@ -1,0 +1,193 @@
+import { InvalidKeyError, ValidationError, type Backend, type Lease, type StoredValue } from '@latchkey/core';
+import { expect } from 'vitest';
+import { bytes, expectBytes } from '../bytes.js';
+import type { ConformanceEnvironment } from '../environment.js';
+import { expectRejection } from '../expect-error.js';
+import type { Harness } from '../harness.js';
+import { checksFor } from '../register.js';
+
+/** Stored keys that are not non-empty strings. */
+const BAD_KEYS: readonly (readonly [string, unknown])[] = [
+  ["''", ''],
+  ['123', 123],
+  ['null', null],
+  ['undefined', undefined],
+  ['{}', {}],
+  ['a symbol', Symbol('key')],
+];
+
+/** Values that are not `Uint8Array`s (backends store encoded bytes only). */
+const NOT_BYTES: readonly (readonly [string, unknown])[] = [
+  ['a string', 'abc'],
+  ['an array of numbers', [1, 2, 3]],
+  ['an ArrayBuffer', new ArrayBuffer(3)],
+  ['null', null],
+  ['undefined', undefined],
+];
+
+/** Values that are not arrays, for the batch calls. */
+const NOT_ARRAYS: readonly (readonly [string, unknown])[] = [
+  ['a string', 'abc'],
+  ['null', null],
+  ['{}', {}],
+  ['42', 42],
+];
+
+/** Durations no lease or wait can have. */
+const BAD_DURATIONS: readonly (readonly [string, unknown])[] = [
+  ['-1', -1],
+  ['NaN', NaN],
+  ["'100'", '100'],
+  ['undefined', undefined],
+];
+
+type KeyedCall = (backend: Backend, key: string, valid: string) => Promise<unknown>;
+
+/**
+ * Backend calls that take a stored key, with the bad key in each position it can take. The
+ * valid key beside it in batches is stored, so a batch that wrote or deleted before checking shows.
+ */
+const KEYED_CALLS: readonly (readonly [string, KeyedCall])[] = [
+  ['get', (backend, key) => backend.get(key)],
+  ['getMany', (backend, key, valid) => backend.getMany([valid, key])],
+  ['set', (backend, key) => backend.set(key, bytes(1))],
+  [
+    'setMany',
+    (backend, key, valid) =>
+      backend.setMany([
+        [valid, bytes(1)],
+        [key, bytes(2)],
+      ]),
+  ],
+  ['delete', (backend, key) => backend.delete(key)],
+  ['deleteMany', (backend, key, valid) => backend.deleteMany([valid, key])],
+];
+
+/**
+ * Bad input given to the backend itself. The store rejects bad input before it reaches the
+ * backend (the `bad-input` group), so without these checks a backend's own guards never run in
+ * the suite; yet a backend is also called by proxies, tools and other cores. Each call must
+ * reject with the typed error, and leave nothing written, freed or extended.
+ */
+export function registerDirectBadInputChecks(env: ConformanceEnvironment): void {
+  const { check, checkUnless, section } = checksFor(env);
+  const noLocks = env.ownLocks ? undefined : 'the backend has no locks of its own';
+
+  /** A backend holding `bytes(9)` under `valid` and `keep`, so writes and deletes that slip through show. */
+  const seeded = async (h: Harness): Promise<{ backend: Backend; valid: string; keep: string }> => {
+    const backend = await h.backend();
+    const [valid, keep] = [h.key('valid'), h.key('keep')];
+    await backend.setMany([
+      [valid, bytes(9)],
+      [keep, bytes(9)],
+    ]);
+    return { backend, valid, keep };
+  };
+  const expectUntouched = async (backend: Backend, keys: readonly string[]): Promise<void> => {
+    for (const key of keys) expectBytes(await backend.get(key), bytes(9), `the value of ${key} after the rejected calls`);
+  };
+
+  section('bad input, called directly', () => {
+    for (const [name, call] of KEYED_CALLS) {
+      check(`${name} rejects empty and non-string keys with InvalidKeyError and changes nothing`, async (h) => {
+        const { backend, valid, keep } = await seeded(h);
+        for (const [label, key] of BAD_KEYS) {
+          const error = await expectRejection(() => call(backend, key as string, valid), InvalidKeyError, `${name} with key ${label}`);
+          expect(error.code, `${name} with key ${label}`).toBe('INVALID_KEY');
+        }
+        await expectUntouched(backend, [valid, keep]);
+      });
+    }
+
+    check('getMany and deleteMany reject a keys argument that is not an array with ValidationError', async (h) => {
+      const { backend, valid, keep } = await seeded(h);
+      for (const [label, keys] of NOT_ARRAYS) {
+        await expectRejection(() => backend.getMany(keys as string[]), ValidationError, `getMany(${label})`);
+        await expectRejection(() => backend.deleteMany(keys as string[]), ValidationError, `deleteMany(${label})`);
+      }
+      await expectUntouched(backend, [valid, keep]);
+    });
+
+    check('set rejects a value that is not a Uint8Array with ValidationError and writes nothing', async (h) => {
+      const { backend, keep } = await seeded(h);
+      for (const [label, value] of NOT_BYTES) {
+        await expectRejection(() => backend.set(keep, value as StoredValue), ValidationError, `set of ${label}`);
+        await expectRejection(() => backend.set(h.key('fresh'), value as StoredValue), ValidationError, `set of ${label}`);
+      }
+      await expectUntouched(backend, [keep]);
+      expect(await backend.get(h.key('fresh')), 'a key only ever set with bad values').toBeUndefined();
+    });
+
+    check('setMany with one value that is not a Uint8Array rejects with ValidationError and writes no entry', async (h) => {
+      const { backend, keep } = await seeded(h);
+      for (const [label, value] of NOT_BYTES) {
+        const entries = [
+          [keep, bytes(1)],
+          [h.key('fresh'), value],
+        ] as unknown as [string, StoredValue][];
+        await expectRejection(() => backend.setMany(entries), ValidationError, `setMany with ${label} as a value`);
+      }
+      await expectUntouched(backend, [keep]);
+      expect(await backend.get(h.key('fresh')), 'a key only ever written in rejected batches').toBeUndefined();
+    });
+
+    check('setMany rejects entries that are not an array of [key, value] pairs with ValidationError and writes nothing', async (h) => {
+      const { backend, keep } = await seeded(h);
+      for (const [label, entries] of NOT_ARRAYS) {
+        await expectRejection(() => backend.setMany(entries as [string, StoredValue][]), ValidationError, `setMany(${label})`);
+      }
+      for (const [label, entry] of NOT_ARRAYS) {
+        const entries = [[keep, bytes(1)], entry] as unknown as [string, StoredValue][];
+        await expectRejection(() => backend.setMany(entries), ValidationError, `setMany with ${label} as an entry`);
+      }
+      await expectUntouched(backend, [keep]);
+    });
+
+    checkUnless(noLocks, 'acquireLock rejects empty and non-string keys with InvalidKeyError', async (h) => {
+      const backend = await h.lockingBackend();
+      for (const [label, key] of BAD_KEYS) {
+        await expectRejection(
+          () => backend.acquireLock(key as string, { leaseMs: 1_000, waitMs: 0 }),
+          InvalidKeyError,
+          `acquireLock(${label})`,
+        );
+      }
+    });
+
+    checkUnless(noLocks, 'acquireLock rejects bad options with a ValidationError naming the option, and takes no lease', async (h) => {
+      const backend = await h.lockingBackend();
+      const key = h.key();
+      const cases: [string, unknown, string][] = [
+        ['no options', undefined, 'options'],
+        ['null options', null, 'options'],
+        ['leaseMs Infinity', { leaseMs: Infinity, waitMs: 0 }, 'leaseMs'],
+        ['waitMs -Infinity', { leaseMs: 1_000, waitMs: -Infinity }, 'waitMs'],
+        ['a signal that is not an AbortSignal', { leaseMs: 1_000, waitMs: 0, signal: {} }, 'signal'],
+      ];
+      for (const [label, leaseMs] of BAD_DURATIONS) cases.push([`leaseMs ${label}`, { leaseMs, waitMs: 0 }, 'leaseMs']);
+      for (const [label, waitMs] of BAD_DURATIONS) cases.push([`waitMs ${label}`, { leaseMs: 1_000, waitMs }, 'waitMs']);
+      for (const [label, options, named] of cases) {
+        const error = await expectRejection(() => backend.acquireLock(key, options as never), ValidationError, `acquireLock with ${label}`);
+        expect(error.message, `acquireLock with ${label}`).toContain(named);
+      }
+      const lease = await backend.acquireLock(key, { leaseMs: 1_000, waitMs: 0 });
+      expect(lease, 'a rejected acquireLock left a lease behind').toBeDefined();
+      if (lease !== undefined) expect(await backend.releaseLock(lease)).toBe(true);
+    });
+
+    checkUnless(noLocks, 'extendLock rejects a bad leaseMs with a ValidationError naming leaseMs, and the lease still holds', async (h) => {
+      const backend = await h.lockingBackend();
+      const lease: Lease | undefined = await backend.acquireLock(h.key(), { leaseMs: 60_000, waitMs: 0 });
+      if (lease === undefined) expect.fail('the free key could not be locked');
+      for (const [label, leaseMs] of [...BAD_DURATIONS, ['Infinity', Infinity] as const]) {
+        const error = await expectRejection(
+          () => backend.extendLock(lease, leaseMs as number),
+          ValidationError,
+          `extendLock(lease, ${label})`,
+        );
+        expect(error.message, `extendLock(lease, ${label})`).toContain('leaseMs');
+      }
+      expect(await backend.releaseLock(lease), 'the lease after the rejected extends').toBe(true);
+    });
+  });
+}
