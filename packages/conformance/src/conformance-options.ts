@@ -73,4 +73,13 @@ export interface ConformanceOptions<B extends Backend = Backend> {
    * @default 20 000 plus 20 leases plus 10 × `capabilities.ttlResolutionMs`
    */
   readonly testTimeoutMs?: number;
+  /**
+   * For a backend that keeps at most this many entries and drops the least recently used one
+   * (read or written) first — `MemoryBackend` created with `maxEntries` — that bound: the
+   * `data` group then checks that it declares `mayEvict`, keeps every entry up to the bound, and
+   * which entry a write beyond it drops. Each eviction check writes `maxEntries` + 2 entries, so
+   * keep it small (the `data` group also stores 1,000 keys at once: at least 1,100 for it).
+   * An integer >= 3. Absent: eviction is not checked (the checks are reported not applicable).
+   */
+  readonly maxEntries?: number;
 }

@@ -43,6 +43,8 @@ export interface ConformanceEnvironment {
   readonly keyMangler: KeyMangler | undefined;
   readonly timings: Timings;
   readonly groups: readonly ConformanceGroup[];
+  /** {@link ConformanceOptions.maxEntries}: the entry bound eviction is checked at, if any. */
+  readonly maxEntries: number | undefined;
 }
 
 /**
@@ -90,7 +92,16 @@ export async function probeEnvironment(options: ConformanceOptions<Backend>): Pr
     keyMangler: probe.keyMangler,
     timings: deriveTimings(capabilities, options, roundTripMs),
     groups,
+    maxEntries: checkMaxEntries(options.maxEntries),
   };
+}
+
+function checkMaxEntries(maxEntries: unknown): number | undefined {
+  if (maxEntries === undefined) return undefined;
+  if (typeof maxEntries !== 'number' || !Number.isInteger(maxEntries) || maxEntries < 3) {
+    throw new TypeError(`describeBackendConformance: options.maxEntries must be an integer >= 3, got ${String(maxEntries)}.`);
+  }
+  return maxEntries;
 }
 
 function selectGroups(only: readonly ConformanceGroup[] | undefined): readonly ConformanceGroup[] {
