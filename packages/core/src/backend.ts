@@ -35,6 +35,12 @@ export interface BackendBatchWriteOptions {
   readonly expiresAt?: number;
 }
 
+/** Options of {@link Backend.compareAndSet}. */
+export interface BackendCompareAndSetOptions {
+  /** Absolute expiry of the new value, as in {@link BackendWriteOptions.expiresAt}. Absent: it never expires. */
+  readonly expiresAt?: number;
+}
+
 /** Options of a single-key delete. */
 export interface BackendDeleteOptions {
   /** Delete only if this lease still holds the key, as for writes. */
@@ -201,6 +207,10 @@ export interface BackendCapabilities {
  * - Lock methods are optional **as a group**: a backend without them gets an in-process
  *   per-key lock table from the core (and must then declare `lockScope: 'in-process'` and
  *   `atomicLeaseWrites` honestly).
+ * - `clear`, `keys`, `has` and `compareAndSet` are optional **one by one**; the store falls
+ *   back to the required methods where it can (see each) and rejects with `NotSupportedError`
+ *   where it cannot. The store reads their presence on the backend beneath the proxies, as it
+ *   does for locks. None of them takes a lease.
  */
 export interface Backend {
   /** What this backend can promise. Must not change after construction. */
@@ -250,12 +260,69 @@ export interface Backend {
    */
   extendLock?(lease: Lease, leaseMs: number): Promise<boolean>;
 
+  /**
+   * Optional: removes every value of this backend instance's namespace (its key prefix, table
+   * or collection: whatever separates it from other users of the same server) and nothing
+   * outside it. Leases and fencing counters are **not** values and must survive, so a lock
+   * holder keeps its exclusion across a clear and fencing tokens stay strictly increasing; a
+   * write under a lease still held after the clear succeeds.
+   *
+   * Absent: the store's `clear()` lists the keys with {@link keys} and deletes them in batches
+   * with {@link deleteMany} (not atomic: a value written meanwhile may survive); with neither
+   * method, `clear()` rejects with `NotSupportedError`.
+   */
+  clear?(): Promise<void>;
+
+  /**
+   * Optional: the stored keys of the values in this backend's namespace, never a lock's or
+   * fence counter's key. A key stored for the whole iteration is yielded at least once; one
+   * written, deleted or expiring meanwhile may or may not be. A key may be yielded twice when
+   * the server's own listing does so (Redis `SCAN` while rehashing); the store passes that on.
+   * Yielding a key whose value has expired is allowed: the store reads each value's envelope
+   * (unless keys are stored as given and expiry is exact) and drops expired ones. Errors reject
+   * the iteration's `next()` like any call (`BackendUnavailableError`, `BackendTimeoutError`).
+   *
+   * Absent: the backend cannot list (memcached), and the store's `keys()` rejects with
+   * `NotSupportedError`. Presence of the method is the declaration; there is no flag.
+   */
+  keys?(): AsyncIterable<string>;
+
+  /**
+   * Optional: whether a value is stored under `key`, without transferring it. Used by the
+   * store's `has()` only when `capabilities.ttlResolutionMs` is 1: the store gives the backend
+   * the same `expiresAt` it puts in the value's envelope, so at 1 ms resolution the backend's
+   * expiry and the envelope's agree. Coarser backends (and backends without the method) answer
+   * `has()` through {@link get} and the envelope's expiry.
+   */
+  has?(key: string): Promise<boolean>;
+
+  /**
+   * Optional: stores `value` under `key` only if the bytes stored there now are exactly
+   * `expected` (and not expired), in one atomic step on the server. Resolves `true` when
+   * written, `false` when the key is missing or holds other bytes (nothing written). Never
+   * takes or checks a lease.
+   *
+   * The store's `touch()` uses it: it reads the value, re-seals its envelope with the new
+   * expiry and writes it back only if nobody wrote in between, so a concurrent (locked) write
+   * is never undone. Absent: `touch()` writes back unconditionally, and a write landing
+   * between its read and its write is lost (the old value comes back with the new expiry).
+   */
+  compareAndSet?(key: string, expected: StoredValue, value: StoredValue, options?: BackendCompareAndSetOptions): Promise<boolean>;
+
   /** Releases connections and timers. Idempotent. Calls after close reject. */
   close(): Promise<void>;
 }
 
 /** A {@link Backend} that implements its own locks. */
 export type LockingBackend = Backend & Required<Pick<Backend, 'acquireLock' | 'releaseLock' | 'extendLock'>>;
+
+/** The optional data methods a backend may implement (see {@link Backend.clear} and after). */
+export type OptionalDataMethod = 'clear' | 'keys' | 'has' | 'compareAndSet';
+
+/** True when `backend` implements the optional data method `method` itself. */
+export function hasDataMethod<M extends OptionalDataMethod>(backend: Backend, method: M): backend is Backend & Required<Pick<Backend, M>> {
+  return typeof backend[method] === 'function';
+}
 
 /** True when `backend` implements the lock methods itself. */
 export function hasOwnLocks(backend: Backend): backend is LockingBackend {

@@ -21,7 +21,8 @@ export type LatchkeyErrorCode =
   | 'BACKEND_UNAVAILABLE'
   | 'BACKEND_TIMEOUT'
   | 'BACKEND_ERROR'
-  | 'BACKEND_CLOSED';
+  | 'BACKEND_CLOSED'
+  | 'NOT_SUPPORTED';
 
 /** Options every latchkey error accepts. */
 export interface LatchkeyErrorOptions {
@@ -212,5 +213,20 @@ export class BackendError extends LatchkeyError {
 export class BackendClosedError extends LatchkeyError {
   constructor(message: string, options?: LatchkeyErrorOptions) {
     super('BACKEND_CLOSED', message, options);
+  }
+}
+
+/**
+ * The backend cannot do what was asked: `keys()` over a backend that cannot list its keys
+ * (memcached), or `clear()` over one that can neither clear nor list. Raised before any I/O;
+ * retrying cannot help.
+ */
+export class NotSupportedError extends LatchkeyError {
+  /** The store operation that is not supported (`'keys'`, `'clear'`). */
+  readonly operation: string;
+
+  constructor(operation: string, message: string, options?: LatchkeyErrorOptions) {
+    super('NOT_SUPPORTED', message, options);
+    this.operation = operation;
   }
 }

@@ -3,16 +3,18 @@ export type {
   Backend,
   BackendBatchWriteOptions,
   BackendCapabilities,
+  BackendCompareAndSetOptions,
   BackendDeleteOptions,
   BackendWriteOptions,
   DeleteOutcome,
   Lease,
   LockingBackend,
   LockScope,
+  OptionalDataMethod,
   StoredValue,
   WriteOutcome,
 } from './backend.js';
-export { hasOwnLocks } from './backend.js';
+export { hasDataMethod, hasOwnLocks } from './backend.js';
 export { decodeWith, encodeWith, jsonCodec, taggedCodec, v8Codec, type Codec } from './codec.js';
 export {
   AlreadyConfiguredError,
@@ -28,6 +30,7 @@ export {
   LockTimeoutError,
   NotConfiguredError,
   NotFoundError,
+  NotSupportedError,
   SerializationError,
   ValidationError,
   ValueTooLargeError,
@@ -39,8 +42,11 @@ export {
   KeyValueStore,
   type ConfigureOptions,
   type DeleteOptions,
+  type GetManyOptions,
   type GetOrCreateOptions,
   type ProxyBackendClass,
+  type SetManyEntry,
+  type SetManyEntryOptions,
   type SetManyOptions,
   type SetOptions,
   type WithLockOptions,

@@ -53,8 +53,27 @@ export interface SetOptions {
 
 /** Options of {@link KeyValueStore.setMany}. */
 export interface SetManyOptions {
-  /** Expiry of these values; overrides the store's `ttlMs`. */
+  /** Expiry of these values; overrides the store's `ttlMs`. An entry's own `ttlMs` overrides this. */
   readonly ttlMs?: number;
+}
+
+/** Options of one entry of {@link KeyValueStore.setMany}: the third element of `[key, value, options]`. */
+export interface SetManyEntryOptions {
+  /** Expiry of this value; overrides the call's and the store's `ttlMs`. */
+  readonly ttlMs?: number;
+}
+
+/** One entry of {@link KeyValueStore.setMany}: `[key, value]`, or `[key, value, { ttlMs }]` for its own expiry. */
+export type SetManyEntry = readonly [key: string, value: unknown] | readonly [key: string, value: unknown, options: SetManyEntryOptions];
+
+/** Options of {@link KeyValueStore.getMany}. */
+export interface GetManyOptions {
+  /**
+   * `true`: resolve `undefined` in the place of each missing or expired key instead of
+   * rejecting with `NotFoundError` (a stored `undefined` looks the same; `has` tells them apart).
+   * @default false
+   */
+  readonly allowMissing?: boolean;
 }
 
 /** Options of {@link KeyValueStore.delete}. */

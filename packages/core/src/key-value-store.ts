@@ -8,22 +8,25 @@ import {
   LockTimeoutError,
   NotConfiguredError,
   NotFoundError,
+  NotSupportedError,
   ValidationError,
   ValueTooLargeError,
 } from './errors.js';
 import type { LockHost, ResolvedConfig } from './internal/config.js';
 import { withDeadline } from './backend-kit/call-runner.js';
 import { reportGiveBackFailure } from './backend-kit/warnings.js';
-import { open, seal } from './internal/envelope.js';
+import { carriedKey, open, reseal, seal } from './internal/envelope.js';
 import { forgetStore } from './internal/registry-state.js';
 import { resolveConfig } from './internal/resolve-config.js';
 import { traceCall, type Writable } from './internal/trace.js';
-import { assertKey, describe, optionalDuration, optionalObject, optionalSignal } from './internal/validate.js';
+import { assertKey, describe, optionalBoolean, optionalDuration, optionalObject, optionalSignal } from './internal/validate.js';
 import { createLock, KeyValueStoreLock, type LockOptions } from './key-value-store-lock.js';
 import type {
   ConfigureOptions,
   DeleteOptions,
+  GetManyOptions,
   GetOrCreateOptions,
+  SetManyEntry,
   SetManyOptions,
   SetOptions,
   WithLockOptions,
@@ -36,8 +39,11 @@ type StoreTrace = Writable<StoreOperationMessage>;
 export type {
   ConfigureOptions,
   DeleteOptions,
+  GetManyOptions,
   GetOrCreateOptions,
   ProxyBackendClass,
+  SetManyEntry,
+  SetManyEntryOptions,
   SetManyOptions,
   SetOptions,
   WithLockOptions,
@@ -131,16 +137,44 @@ export class KeyValueStore implements AsyncDisposable {
   }
 
   /**
-   * The values of `keys`, in input order (duplicates give duplicates). `[]` for `[]`.
-   * @throws {NotFoundError} when any key is missing; `target` lists all missing keys in input order.
+   * The value stored under `key`, or `undefined` when it is missing or expired: {@link get}
+   * without the `NotFoundError`. A stored `undefined` looks the same; {@link has} tells them apart.
    */
-  getMany<T = unknown>(keys: readonly string[]): Promise<T[]> {
-    if (!storeOperationTracing.hasSubscribers) return this.#getMany<T>(keys, undefined);
-    return this.#traced('getMany', undefined, Array.isArray(keys) ? keys.length : 0, (trace) => this.#getMany<T>(keys, trace));
+  find<T = unknown>(key: string): Promise<T | undefined> {
+    if (!storeOperationTracing.hasSubscribers) return this.#find<T>(key, undefined);
+    return this.#traced('find', key, 1, (trace) => this.#find<T>(key, trace));
   }
 
-  async #getMany<T>(keys: readonly string[], trace: StoreTrace | undefined): Promise<T[]> {
+  async #find<T>(key: string, trace: StoreTrace | undefined): Promise<T | undefined> {
     const config = this.#resolved();
+    const stored = this.#storedKey(config, key);
+    const bytes = await this.#call(config, 'get', () => config.chain.get(stored));
+    const found = this.#decode<T>(config, bytes, Date.now());
+    if (trace !== undefined) {
+      trace.missCount = found === MISSING ? 1 : 0;
+      trace.outcome = found === MISSING ? 'miss' : 'hit';
+    }
+    return found === MISSING ? undefined : found;
+  }
+
+  /**
+   * The values of `keys`, in input order (duplicates give duplicates). `[]` for `[]`.
+   * With `{ allowMissing: true }`, `undefined` stands in for each missing or expired key.
+   * @throws {NotFoundError} when any key is missing (without `allowMissing`); `target` lists all
+   * missing keys in input order.
+   */
+  getMany<T = unknown>(keys: readonly string[], options?: GetManyOptions & { readonly allowMissing?: false }): Promise<T[]>;
+  getMany<T = unknown>(keys: readonly string[], options: GetManyOptions & { readonly allowMissing: true }): Promise<(T | undefined)[]>;
+  getMany<T = unknown>(keys: readonly string[], options?: GetManyOptions): Promise<(T | undefined)[]>;
+  getMany<T = unknown>(keys: readonly string[], options: GetManyOptions = {}): Promise<(T | undefined)[]> {
+    if (!storeOperationTracing.hasSubscribers) return this.#getMany<T>(keys, options, undefined);
+    return this.#traced('getMany', undefined, Array.isArray(keys) ? keys.length : 0, (trace) => this.#getMany<T>(keys, options, trace));
+  }
+
+  async #getMany<T>(keys: readonly string[], options: GetManyOptions, trace: StoreTrace | undefined): Promise<(T | undefined)[]> {
+    const config = this.#resolved();
+    optionalObject('getMany options', options);
+    const allowMissing = optionalBoolean('allowMissing', options.allowMissing) ?? false;
     const stored = this.#storedKeys(config, keys);
     if (stored.length === 0) {
       if (trace !== undefined) {
@@ -156,7 +190,7 @@ export class KeyValueStore implements AsyncDisposable {
       );
     }
     const now = Date.now();
-    const values: T[] = [];
+    const values: (T | undefined)[] = [];
     const missing: string[] = [];
     let missCount = 0;
     found.forEach((bytes, index) => {
@@ -164,7 +198,8 @@ export class KeyValueStore implements AsyncDisposable {
       const key = keys[index] as string;
       if (value === MISSING) {
         missCount += 1;
-        if (!missing.includes(key)) missing.push(key);
+        if (allowMissing) values.push(undefined);
+        else if (!missing.includes(key)) missing.push(key);
       } else values.push(value);
     });
     if (trace !== undefined) {
@@ -195,10 +230,12 @@ export class KeyValueStore implements AsyncDisposable {
     optionalObject('set options', options);
     const ttlMs = optionalDuration('ttlMs', options.ttlMs, { positive: true }) ?? config.ttlMs;
     const lease = options.lock === undefined ? undefined : this.#checkLock(options.lock, key);
-    const bytes = this.#encode(config, key, value, ttlMs);
+    // One instant for the envelope and the backend, so that at 1 ms resolution they agree (has()).
+    const expiresAt = ttlMs === undefined ? undefined : Date.now() + ttlMs;
+    const bytes = this.#encode(config, key, stored, value, expiresAt);
     const outcome = await this.#call(config, 'set', () =>
       config.chain.set(stored, bytes, {
-        ...(ttlMs === undefined ? {} : { expiresAt: Date.now() + ttlMs }),
+        ...(expiresAt === undefined ? {} : { expiresAt }),
         ...(lease === undefined ? {} : { lease }),
       }),
     );
@@ -211,9 +248,11 @@ export class KeyValueStore implements AsyncDisposable {
 
   /**
    * Stores every entry, without locks (locking many keys at once invites deadlock).
-   * Later duplicates win. `{}` and `[]` do nothing.
+   * Later duplicates win. `{}` and `[]` do nothing. An entry `[key, value, { ttlMs }]` has its
+   * own expiry (over the call's `ttlMs`, over the store's); entries are sent in one backend
+   * batch per distinct expiry, concurrently, so a failure may leave some batches written.
    */
-  setMany(entries: Record<string, unknown> | Iterable<readonly [string, unknown]>, options: SetManyOptions = {}): Promise<void> {
+  setMany(entries: Record<string, unknown> | Iterable<SetManyEntry>, options: SetManyOptions = {}): Promise<void> {
     if (!storeOperationTracing.hasSubscribers) return this.#setMany(entries, options, undefined);
     return this.#traced('setMany', undefined, Array.isArray(entries) ? entries.length : 0, (trace) =>
       this.#setMany(entries, options, trace),
@@ -221,21 +260,35 @@ export class KeyValueStore implements AsyncDisposable {
   }
 
   async #setMany(
-    entries: Record<string, unknown> | Iterable<readonly [string, unknown]>,
+    entries: Record<string, unknown> | Iterable<SetManyEntry>,
     options: SetManyOptions,
     trace: StoreTrace | undefined,
   ): Promise<void> {
     const config = this.#resolved();
     optionalObject('setMany options', options);
-    const ttlMs = optionalDuration('ttlMs', options.ttlMs, { positive: true }) ?? config.ttlMs;
-    const pairs = toPairs(entries);
-    if (trace !== undefined) trace.keyCount = pairs.length;
-    const encoded = pairs.map(([key, value]) => [this.#storedKey(config, key), this.#encode(config, key, value, ttlMs)] as const);
-    if (encoded.length > 0) {
-      await this.#call(config, 'setMany', () =>
-        config.chain.setMany(encoded, ttlMs === undefined ? {} : { expiresAt: Date.now() + ttlMs }),
-      );
+    const callTtlMs = optionalDuration('ttlMs', options.ttlMs, { positive: true }) ?? config.ttlMs;
+    const parsed = toEntries(entries);
+    if (trace !== undefined) trace.keyCount = parsed.length;
+    const now = Date.now();
+    // One backend batch per distinct expiry (the Backend's setMany takes one for all entries).
+    const batches = new Map<number | undefined, (readonly [string, StoredValue])[]>();
+    const lastExpiry = new Map<string, number | undefined>();
+    for (const entry of parsed) {
+      const ttlMs = entry.ttlMs ?? callTtlMs;
+      const expiresAt = ttlMs === undefined ? undefined : now + ttlMs;
+      const stored = this.#storedKey(config, entry.key);
+      const batch = batches.get(expiresAt) ?? [];
+      batch.push([stored, this.#encode(config, entry.key, stored, entry.value, expiresAt)]);
+      batches.set(expiresAt, batch);
+      lastExpiry.set(stored, expiresAt);
     }
+    // With several batches in flight at once, "later duplicates win" holds only if each key is in one of them.
+    if (batches.size > 1) dropOverwritten(batches, lastExpiry);
+    await Promise.all(
+      [...batches].map(([expiresAt, batch]) =>
+        this.#call(config, 'setMany', () => config.chain.setMany(batch, expiresAt === undefined ? {} : { expiresAt })),
+      ),
+    );
     if (trace !== undefined) trace.outcome = 'written';
   }
 
@@ -278,6 +331,252 @@ export class KeyValueStore implements AsyncDisposable {
     const stored = this.#storedKeys(config, keys);
     if (stored.length > 0) await this.#call(config, 'deleteMany', () => config.chain.deleteMany(stored));
     if (trace !== undefined) trace.outcome = 'deleted';
+  }
+
+  /**
+   * True when a live value is stored under `key` (a stored `null` or `undefined` counts);
+   * false when it is missing or expired. Never decodes the value.
+   */
+  has(key: string): Promise<boolean> {
+    if (!storeOperationTracing.hasSubscribers) return this.#has(key, undefined);
+    return this.#traced('has', key, 1, (trace) => this.#has(key, trace));
+  }
+
+  async #has(key: string, trace: StoreTrace | undefined): Promise<boolean> {
+    const config = this.#resolved();
+    const stored = this.#storedKey(config, key);
+    let found: boolean;
+    if (config.dataMethods.has && config.ttlResolutionMs <= 1) {
+      const chain = config.chain as Required<Backend>;
+      found = await this.#call(config, 'has', () => chain.has(stored));
+      if (typeof found !== 'boolean') throw new BackendError(`has: the backend answered ${describe(found)}, not a boolean.`);
+    } else {
+      const bytes = await this.#call(config, 'has', () => config.chain.get(stored));
+      found = bytes !== undefined && bytes !== null && !isExpired(open(bytes).expiresAt, Date.now());
+    }
+    if (trace !== undefined) trace.outcome = found ? 'hit' : 'miss';
+    return found;
+  }
+
+  /**
+   * Milliseconds until the value under `key` expires; `undefined` when it never expires. Read
+   * from the value's envelope (one `get`), so it agrees with {@link get} whatever the backend's
+   * own expiry resolution.
+   * @throws {NotFoundError} when the key is missing or expired.
+   */
+  ttl(key: string): Promise<number | undefined> {
+    if (!storeOperationTracing.hasSubscribers) return this.#ttl(key, undefined);
+    return this.#traced('ttl', key, 1, (trace) => this.#ttl(key, trace));
+  }
+
+  async #ttl(key: string, trace: StoreTrace | undefined): Promise<number | undefined> {
+    const config = this.#resolved();
+    const stored = this.#storedKey(config, key);
+    const bytes = await this.#call(config, 'ttl', () => config.chain.get(stored));
+    const now = Date.now();
+    const expiresAt = bytes === undefined || bytes === null ? MISSING : open(bytes).expiresAt;
+    const missing = expiresAt === MISSING || isExpired(expiresAt, now);
+    if (trace !== undefined) trace.outcome = missing ? 'miss' : 'hit';
+    if (missing) throw new NotFoundError(key);
+    return expiresAt === undefined ? undefined : expiresAt - now;
+  }
+
+  /**
+   * Gives the value under `key` a new expiry, `ttlMs` from now, leaving the value as it is.
+   * Takes no lock: it reads the value and writes it back re-sealed with the new expiry. Over a
+   * backend with `compareAndSet` the write-back happens only if nobody wrote in between (a
+   * concurrent write, locked or not, wins and keeps its own expiry); over one without it, a
+   * write landing between the read and the write-back is lost and a concurrent delete undone.
+   *
+   * @throws {NotFoundError} when the key is missing or expired (also when it expired or was
+   * deleted during the touch).
+   * @throws {ValidationError} when `ttlMs` is not a positive duration.
+   */
+  touch(key: string, ttlMs: number): Promise<void> {
+    if (!storeOperationTracing.hasSubscribers) return this.#touch(key, ttlMs, undefined);
+    return this.#traced('touch', key, 1, (trace) => this.#touch(key, ttlMs, trace));
+  }
+
+  async #touch(key: string, ttlMs: number, trace: StoreTrace | undefined): Promise<void> {
+    const config = this.#resolved();
+    const stored = this.#storedKey(config, key);
+    const duration = optionalDuration('ttlMs', ttlMs, { positive: true });
+    if (duration === undefined) throw new ValidationError('touch: ttlMs is required.');
+    const miss = (): never => {
+      if (trace !== undefined) trace.outcome = 'miss';
+      throw new NotFoundError(key);
+    };
+    const current = await this.#call(config, 'touch', () => config.chain.get(stored));
+    if (current === undefined || current === null || isExpired(open(current).expiresAt, Date.now())) return miss();
+    const expiresAt = Date.now() + duration;
+    const next = reseal(current, expiresAt);
+    if (config.maxValueBytes !== undefined && next.byteLength > config.maxValueBytes) {
+      throw new ValueTooLargeError(next.byteLength, config.maxValueBytes, key);
+    }
+    if (config.dataMethods.compareAndSet) {
+      const chain = config.chain as Required<Backend>;
+      const swapped = await this.#call(config, 'touch', () => chain.compareAndSet(stored, current, next, { expiresAt }));
+      // Not swapped: either someone wrote after the read (their write came after this touch and
+      // replaced value and expiry, so the touch is done), or the value is gone (expired or
+      // deleted meanwhile: a miss). One more read tells which.
+      if (swapped !== true && !(await this.#has(key, undefined))) return miss();
+    } else {
+      await this.#call(config, 'touch', () => config.chain.set(stored, next, { expiresAt }));
+    }
+    if (trace !== undefined) trace.outcome = 'written';
+  }
+
+  /**
+   * Removes every value of this store, without locks. A store's keyspace is its backend's
+   * namespace (key prefix, table or collection), so this removes the values of every store
+   * configured over the same namespace too, and nothing outside it. Locks survive: a holder
+   * keeps its lock, and fencing tokens keep increasing.
+   *
+   * Over a backend without a `clear` of its own, the store lists the keys and deletes them in
+   * batches (a value written meanwhile may survive).
+   * @throws {NotSupportedError} when the backend can neither clear nor list its keys.
+   */
+  clear(): Promise<void> {
+    if (!storeOperationTracing.hasSubscribers) return this.#clear(undefined);
+    return this.#traced('clear', undefined, 0, (trace) => this.#clear(trace));
+  }
+
+  async #clear(trace: StoreTrace | undefined): Promise<void> {
+    const config = this.#resolved();
+    const chain = config.chain as Required<Backend>;
+    if (config.dataMethods.clear) {
+      await this.#call(config, 'clear', () => chain.clear());
+    } else if (config.dataMethods.keys) {
+      let batch: string[] = [];
+      for await (const stored of this.#backendKeys(config)) {
+        batch.push(stored);
+        if (batch.length >= CLEAR_BATCH) {
+          const keys = batch;
+          batch = [];
+          await this.#call(config, 'clear', () => chain.deleteMany(keys));
+        }
+      }
+      if (batch.length > 0) await this.#call(config, 'clear', () => chain.deleteMany(batch));
+    } else {
+      throw new NotSupportedError('clear', `${config.backendName} can neither clear nor list its keys: clear() is not supported.`);
+    }
+    if (trace !== undefined) trace.outcome = 'deleted';
+  }
+
+  /**
+   * This store's user keys, each live value's once (a key may come twice when the backend's
+   * listing repeats it, as Redis `SCAN` can). A key stored for the whole iteration is yielded;
+   * one written, deleted or expiring meanwhile may or may not be. Takes no lock and holds no
+   * snapshot.
+   *
+   * With a hashing key mangler (the default `sha1KeyMangler`) a stored key cannot be turned
+   * back into the user key, so values carry their user key in their envelope; the store reads
+   * the values in pages of 100 to learn their keys and expiry. Values it cannot address are
+   * left out: those written by earlier releases under a hashing mangler (their key was not
+   * kept; they are listed once rewritten), bytes that are not latchkey values, and values of
+   * another store over the same namespace whose key this store's mangler maps elsewhere.
+   *
+   * @throws {NotSupportedError} (from the first `next()`) when the backend cannot list its keys.
+   */
+  keys(): AsyncIterable<string> {
+    return { [Symbol.asyncIterator]: () => this.#tracedKeys() };
+  }
+
+  async *#tracedKeys(): AsyncGenerator<string, void, undefined> {
+    if (!storeOperationTracing.hasSubscribers) {
+      yield* this.#keys();
+      return;
+    }
+    let finish: (error?: unknown) => void = () => undefined;
+    let trace: StoreTrace | undefined;
+    const ended = this.#traced('keys', undefined, 0, (message) => {
+      trace = message;
+      return new Promise<void>((resolve, reject) => {
+        finish = (error) => (error === undefined ? resolve() : reject(error));
+      });
+    });
+    // The iteration's own error reaches the caller through the generator; this copy only ends the trace.
+    ended.catch(() => undefined);
+    let count = 0;
+    let failed = false;
+    try {
+      for await (const key of this.#keys()) {
+        count += 1;
+        yield key;
+      }
+    } catch (error) {
+      failed = true;
+      finish(error);
+      throw error;
+    } finally {
+      if (!failed && trace !== undefined) {
+        trace.keyCount = count;
+        trace.outcome = 'listed';
+        finish();
+      }
+    }
+  }
+
+  async *#keys(): AsyncGenerator<string, void, undefined> {
+    const config = this.#resolved();
+    if (!config.dataMethods.keys) {
+      throw new NotSupportedError('keys', `${config.backendName} cannot list its keys: keys() is not supported.`);
+    }
+    // Keys stored as given, over exact expiry: the stored key is the user key and the backend
+    // drops expired values itself, so there is nothing to read.
+    if (config.keysAsGiven && config.ttlResolutionMs <= 1) {
+      yield* this.#backendKeys(config);
+      return;
+    }
+    let page: string[] = [];
+    for await (const stored of this.#backendKeys(config)) {
+      page.push(stored);
+      if (page.length >= KEYS_PAGE) {
+        yield* await this.#userKeysOf(config, page);
+        page = [];
+      }
+    }
+    if (page.length > 0) yield* await this.#userKeysOf(config, page);
+  }
+
+  /** The backend's stored keys, each step under the store's call deadline. */
+  async *#backendKeys(config: ResolvedConfig): AsyncGenerator<string, void, undefined> {
+    const iterator = (config.chain as Required<Backend>).keys()[Symbol.asyncIterator]();
+    let done = false;
+    try {
+      while (true) {
+        const step = await this.#call(config, 'keys', () => iterator.next());
+        if (step.done === true) {
+          done = true;
+          return;
+        }
+        if (typeof step.value !== 'string' || step.value.length === 0) {
+          throw new BackendError(`keys: the backend yielded ${describe(step.value)}, not a stored key.`);
+        }
+        yield step.value;
+      }
+    } finally {
+      // Stopped early (the caller broke out, or a step failed): let the backend free its cursor.
+      if (!done) await iterator.return?.();
+    }
+  }
+
+  /** The user keys of the live values among `stored`, read from their envelopes. */
+  async #userKeysOf(config: ResolvedConfig, stored: readonly string[]): Promise<string[]> {
+    const found = await this.#call(config, 'keys', () => config.chain.getMany(stored));
+    if (!Array.isArray(found) || found.length !== stored.length) {
+      throw new BackendError(
+        `keys: the backend answered ${Array.isArray(found) ? found.length : describe(found)} values for ${stored.length} keys.`,
+      );
+    }
+    const now = Date.now();
+    const keys: string[] = [];
+    found.forEach((bytes, index) => {
+      const storedKey = stored[index] as string;
+      const key = userKeyOf(config, storedKey, bytes, now);
+      if (key !== undefined) keys.push(key);
+    });
+    return keys;
   }
 
   /**
@@ -443,8 +742,9 @@ export class KeyValueStore implements AsyncDisposable {
     return lock.leaseForWrite(this.#host, key);
   }
 
-  #encode(config: ResolvedConfig, key: string, value: unknown, ttlMs: number | undefined): Uint8Array {
-    const bytes = seal(encodeWith(config.codec, value), ttlMs === undefined ? undefined : Date.now() + ttlMs);
+  #encode(config: ResolvedConfig, key: string, stored: string, value: unknown, expiresAt: number | undefined): Uint8Array {
+    // The user key travels with the value only when the stored key cannot name it (keys()).
+    const bytes = seal(encodeWith(config.codec, value), expiresAt, stored === key ? undefined : key);
     if (config.maxValueBytes !== undefined && bytes.byteLength > config.maxValueBytes) {
       throw new ValueTooLargeError(bytes.byteLength, config.maxValueBytes, key);
     }
@@ -454,7 +754,7 @@ export class KeyValueStore implements AsyncDisposable {
   #decode<T>(config: ResolvedConfig, bytes: StoredValue | undefined, now: number): T | typeof MISSING {
     if (bytes === undefined || bytes === null) return MISSING;
     const { payload, expiresAt } = open(bytes);
-    if (expiresAt !== undefined && expiresAt <= now) return MISSING;
+    if (isExpired(expiresAt, now)) return MISSING;
     return decodeWith(config.codec, payload) as T;
   }
 
@@ -476,15 +776,64 @@ export class KeyValueStore implements AsyncDisposable {
 }
 
 const MISSING: unique symbol = Symbol('missing');
+/** How many values `keys()` reads per `getMany` to learn their user keys. */
+const KEYS_PAGE = 100;
+/** How many keys the listing fallback of `clear()` deletes per `deleteMany`. */
+const CLEAR_BATCH = 500;
 
-function toPairs(entries: Record<string, unknown> | Iterable<readonly [string, unknown]>): (readonly [string, unknown])[] {
+function isExpired(expiresAt: number | undefined, now: number): boolean {
+  return expiresAt !== undefined && expiresAt <= now;
+}
+
+/**
+ * The user key of the value stored under `stored`, or `undefined` when the value is gone,
+ * expired, not a latchkey value, or not one this store's mangler maps to `stored`.
+ */
+function userKeyOf(config: ResolvedConfig, stored: string, bytes: StoredValue | undefined, now: number): string | undefined {
+  if (bytes === undefined || bytes === null) return undefined;
+  let key: string;
+  try {
+    if (isExpired(open(bytes).expiresAt, now)) return undefined;
+    key = carriedKey(bytes) ?? stored;
+    if (config.mangle(key) !== stored) return undefined;
+  } catch {
+    // Not an envelope, or a key the mangler refuses: not a value this store can address.
+    return undefined;
+  }
+  return key;
+}
+
+interface ParsedEntry {
+  readonly key: string;
+  readonly value: unknown;
+  readonly ttlMs: number | undefined;
+}
+
+function toEntries(entries: Record<string, unknown> | Iterable<SetManyEntry>): ParsedEntry[] {
   if (typeof entries !== 'object' || entries === null)
     throw new ValidationError(`setMany entries must be an object or an iterable of [key, value] pairs, got ${describe(entries)}.`);
   if (Symbol.iterator in entries) {
-    return Array.from(entries as Iterable<readonly [string, unknown]>, (pair) => {
-      if (!Array.isArray(pair) || pair.length !== 2) throw new ValidationError('setMany entries must be [key, value] pairs.');
-      return pair as unknown as readonly [string, unknown];
+    return Array.from(entries as Iterable<SetManyEntry>, (entry: unknown) => {
+      if (!Array.isArray(entry) || (entry.length !== 2 && entry.length !== 3)) {
+        throw new ValidationError('setMany entries must be [key, value] or [key, value, { ttlMs }] tuples.');
+      }
+      const [key, value, options] = entry as [string, unknown, unknown];
+      if (entry.length === 2 || options === undefined) return { key, value, ttlMs: undefined };
+      const checked = optionalObject('setMany entry options', options) as { ttlMs?: unknown } | undefined;
+      return { key, value, ttlMs: optionalDuration('ttlMs', checked?.ttlMs, { positive: true }) };
     });
   }
-  return Object.entries(entries);
+  return Object.entries(entries).map(([key, value]) => ({ key, value, ttlMs: undefined }));
+}
+
+/** Keeps each stored key only in the batch of its last entry (`lastExpiry`: the expiry of each key's last entry). */
+function dropOverwritten(
+  batches: Map<number | undefined, (readonly [string, StoredValue])[]>,
+  lastExpiry: ReadonlyMap<string, number | undefined>,
+): void {
+  for (const [expiresAt, batch] of batches) {
+    const kept = batch.filter(([stored]) => lastExpiry.get(stored) === expiresAt);
+    if (kept.length === 0) batches.delete(expiresAt);
+    else batches.set(expiresAt, kept);
+  }
 }

@@ -3,6 +3,7 @@ import type {
   Backend,
   BackendBatchWriteOptions,
   BackendCapabilities,
+  BackendCompareAndSetOptions,
   BackendDeleteOptions,
   BackendWriteOptions,
   DeleteOutcome,
@@ -10,7 +11,7 @@ import type {
   StoredValue,
   WriteOutcome,
 } from './backend.js';
-import { BackendError, ValidationError } from './errors.js';
+import { BackendError, NotSupportedError, ValidationError } from './errors.js';
 import type { KeyMangler } from './key-mangler.js';
 
 /**
@@ -21,6 +22,11 @@ import type { KeyMangler } from './key-mangler.js';
  * `configure({ proxies: [A, B] })` builds the chain A → B → backend. A proxy given as a class
  * is constructed with no arguments; an instance keeps its state. Proxies see what the
  * backend sees: mangled keys and encoded values.
+ *
+ * The optional data methods (`clear`, `keys`, `has`, `compareAndSet`) are passed on too; the
+ * store calls them only when the backend beneath the proxies has them, and here they reject
+ * with `NotSupportedError` when it has not. A proxy that rewrites keys must map the keys that
+ * `keys()` yields back as well.
  *
  * @example
  * class CountingProxy extends ProxyBackend {
@@ -103,9 +109,43 @@ export abstract class ProxyBackend implements Backend {
     return inner.extendLock(lease, leaseMs);
   }
 
+  clear(): Promise<void> {
+    const inner = this.proxied;
+    if (inner.clear === undefined) return Promise.reject(notSupported(inner, 'clear'));
+    return inner.clear();
+  }
+
+  keys(): AsyncIterable<string> {
+    const inner = this.proxied;
+    if (inner.keys === undefined) return rejectingIterable(notSupported(inner, 'keys'));
+    return inner.keys();
+  }
+
+  has(key: string): Promise<boolean> {
+    const inner = this.proxied;
+    if (inner.has === undefined) return Promise.reject(notSupported(inner, 'has'));
+    return inner.has(key);
+  }
+
+  compareAndSet(key: string, expected: StoredValue, value: StoredValue, options?: BackendCompareAndSetOptions): Promise<boolean> {
+    const inner = this.proxied;
+    if (inner.compareAndSet === undefined) return Promise.reject(notSupported(inner, 'compareAndSet'));
+    return inner.compareAndSet(key, expected, value, options);
+  }
+
   close(): Promise<void> {
     return this.proxied.close();
   }
+}
+
+function notSupported(inner: Backend, method: string): NotSupportedError {
+  return new NotSupportedError(method, `${inner.constructor.name} has no ${method}(): it cannot be passed on to it.`);
+}
+
+function rejectingIterable(error: Error): AsyncIterable<string> {
+  return {
+    [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(error) }),
+  };
 }
 
 /**

@@ -3,8 +3,8 @@
 import { tracingChannel, type Channel, type TracingChannel, type TracingChannelSubscribers } from 'node:diagnostics_channel';
 
 /**
- * The tracing channel of a store's data calls (`get`, `getMany`, `set`, `setMany`, `delete`,
- * `deleteMany`, `getOrCreate`). Its events are `tracing:latchkey:store:operation:start`,
+ * The tracing channel of a store's data calls (`get`, `find`, `getMany`, `set`, `setMany`,
+ * `delete`, `deleteMany`, `has`, `ttl`, `touch`, `clear`, `keys`, `getOrCreate`). Its events are `tracing:latchkey:store:operation:start`,
  * `…:end`, `…:asyncStart`, `…:asyncEnd` and `…:error`; each carries a {@link StoreOperationMessage}.
  */
 export const STORE_OPERATION_CHANNEL = 'latchkey:store:operation';
@@ -24,19 +24,26 @@ export const LOCK_ACQUIRE_CHANNEL = 'latchkey:lock:acquire';
 export const LOCK_RELEASE_CHANNEL = 'latchkey:lock:release';
 
 /** The store calls published on {@link STORE_OPERATION_CHANNEL}. */
-export type StoreOperation = 'get' | 'getMany' | 'set' | 'setMany' | 'delete' | 'deleteMany' | 'getOrCreate';
+export type StoreOperation =
+  'get' | 'find' | 'getMany' | 'set' | 'setMany' | 'delete' | 'deleteMany' | 'has' | 'ttl' | 'touch' | 'clear' | 'keys' | 'getOrCreate';
 
 /**
  * How a store call ended, when it ended the way its contract describes:
- * - `hit` / `miss`: `get` found the key or not; `getMany` found every key or missed at least
- *   one; `delete` gives `miss` for a missing key. A miss rejects with `NotFoundError`.
- * - `written`: `set`, `setMany`. `deleted`: `delete`, `deleteMany`.
+ * - `hit` / `miss`: `get`, `find`, `has` and `ttl` found the key or not; `getMany` found every
+ *   key or missed at least one; `delete` and `touch` give `miss` for a missing key. A miss
+ *   rejects with `NotFoundError`, except from `find`, `has` and `getMany` with `allowMissing`,
+ *   which resolve.
+ * - `written`: `set`, `setMany`, `touch`. `deleted`: `delete`, `deleteMany`, `clear`.
+ * - `listed`: a `keys()` iteration ended (ran to its end, or the caller stopped it); its
+ *   `keyCount` is then the number of keys yielded, and its `durationMs` spans the whole
+ *   iteration, the caller's time between steps included. A failed listing (`NotSupportedError`
+ *   included) has `error` instead.
  * - `lease-lost`: a locked `set` or `delete` was refused because the lock no longer holds the
  *   key (the call rejects with `LockTimeoutError`, nothing written).
  * - `getOrCreate`: `hit` (the value was there), `waited` (another caller created it while this
  *   one waited for the lock), `created` (this caller ran the creator and stored its value).
  */
-export type StoreOperationOutcome = 'hit' | 'miss' | 'written' | 'deleted' | 'lease-lost' | 'waited' | 'created';
+export type StoreOperationOutcome = 'hit' | 'miss' | 'written' | 'deleted' | 'listed' | 'lease-lost' | 'waited' | 'created';
 
 /**
  * The message of every event on {@link STORE_OPERATION_CHANNEL}: the same object from `start`
@@ -63,14 +70,15 @@ export interface StoreOperationMessage {
   readonly key: string | undefined;
   /**
    * How many keys the call names: 1 for single-key calls, the number of keys or entries for
-   * batches (duplicates counted). For `setMany` with entries that are not an array it is
-   * counted when the entries are read, before `end`.
+   * batches (duplicates counted), 0 for `clear`. For `setMany` with entries that are not an
+   * array it is counted when the entries are read, before `end`; for `keys` it is 0 until the
+   * listing ends and then the number of keys yielded.
    */
   readonly keyCount: number;
   /** Set before `asyncStart` when the call ended as its contract describes (see {@link StoreOperationOutcome}). */
   readonly outcome: StoreOperationOutcome | undefined;
   /**
-   * `get` and `getMany`: how many of the keys were missing (duplicates counted), so
+   * `get`, `find` and `getMany`: how many of the keys were missing (duplicates counted), so
    * `keyCount - missCount` were hits; `undefined` for the other calls.
    */
   readonly missCount: number | undefined;

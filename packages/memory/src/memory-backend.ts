@@ -14,6 +14,7 @@ import {
   type Backend,
   type BackendBatchWriteOptions,
   type BackendCapabilities,
+  type BackendCompareAndSetOptions,
   type BackendDeleteOptions,
   type BackendWriteOptions,
   type DeleteOutcome,
@@ -54,6 +55,10 @@ const CAPABILITIES: BackendCapabilities = Object.freeze({
  * `maxEntries` evicts least recently used entries, and per-key lease locks have FIFO waiters,
  * fencing tokens and lapse on a monotonic clock. Lease-conditional writes are atomic: the
  * lease check and the write happen in the same synchronous step.
+ *
+ * It implements every optional data method natively: `clear` (values only: held leases and
+ * fencing counters survive), `keys` (a snapshot of the live keys taken at the first step),
+ * `has`, and an atomic `compareAndSet`, so the store's `touch` never undoes a concurrent write.
  *
  * Locks and data are visible within this process only.
  */
@@ -127,6 +132,50 @@ export class MemoryBackend implements Backend {
     return this.#run(() => {
       checkStoredKeys(keys);
       for (const key of keys) this.#entries.delete(key);
+    });
+  }
+
+  /** Drops every value; held leases, waiters and fencing counters are left as they are. */
+  clear(): Promise<void> {
+    return this.#run(() => {
+      this.#entries.clear();
+    });
+  }
+
+  /**
+   * The stored keys of the live values, as of the first step of the iteration (a snapshot:
+   * writes and deletes during the iteration do not change it). Does not touch LRU order.
+   */
+  keys(): AsyncIterable<string> {
+    return { [Symbol.asyncIterator]: () => this.#keys() };
+  }
+
+  async *#keys(): AsyncGenerator<string, void, undefined> {
+    const snapshot = await this.#run(() => {
+      const now = Date.now();
+      return [...this.#entries].filter(([, entry]) => entry.expiresAt > now).map(([key]) => key);
+    });
+    yield* snapshot;
+  }
+
+  has(key: string): Promise<boolean> {
+    return this.#run(() => {
+      checkStoredKey(key);
+      const entry = this.#entries.get(key);
+      return entry !== undefined && entry.expiresAt > Date.now();
+    });
+  }
+
+  compareAndSet(key: string, expected: StoredValue, value: StoredValue, options: BackendCompareAndSetOptions = {}): Promise<boolean> {
+    return this.#run(() => {
+      checkStoredKey(key);
+      checkStoredValue(expected, undefined, key);
+      checkStoredValue(value, undefined, key);
+      checkExpiresAt(options.expiresAt);
+      const current = this.#read(key, Date.now());
+      if (current === undefined || !sameBytes(current, expected)) return false;
+      this.#write(key, value, options.expiresAt);
+      return true;
     });
   }
 
@@ -210,6 +259,10 @@ export class MemoryBackend implements Backend {
       return Promise.reject(error);
     }
   }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
 }
 
 function closedError(): BackendClosedError {

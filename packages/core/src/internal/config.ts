@@ -1,4 +1,4 @@
-import type { Backend } from '../backend.js';
+import type { Backend, OptionalDataMethod } from '../backend.js';
 import type { CallRunner } from '../backend-kit/call-runner.js';
 import type { Codec } from '../codec.js';
 import { ValidationError } from '../errors.js';
@@ -25,6 +25,10 @@ export interface ResolvedConfig {
    * declares, since any proxy may stall — with one timer for all calls in flight.
    */
   readonly calls: CallRunner;
+  /** Which optional data methods the backend beneath the proxies implements (the chain passes them on). */
+  readonly dataMethods: Readonly<Record<OptionalDataMethod, boolean>>;
+  /** True when keys are stored as given (`keyMangler: null`): a stored key is its user key. */
+  readonly keysAsGiven: boolean;
   /** The constructor name of the backend beneath the proxies, for diagnostics messages. */
   readonly backendName: string;
   /** Whether diagnostics messages carry user keys (`traceKeys`). */

@@ -1,5 +1,5 @@
 import { CallRunner } from '../backend-kit/call-runner.js';
-import { hasOwnLocks, type Backend } from '../backend.js';
+import { hasDataMethod, hasOwnLocks, type Backend } from '../backend.js';
 import { taggedCodec, type Codec } from '../codec.js';
 import { LatchkeyError, ValidationError } from '../errors.js';
 import { sha1KeyMangler, type KeyMangler } from '../key-mangler.js';
@@ -72,6 +72,13 @@ export async function resolveConfig(storeName: string, backingStore: unknown, va
     return Object.freeze({
       chain,
       mangle: mangler === null ? (key: string) => key : mangler,
+      keysAsGiven: mangler === null,
+      dataMethods: Object.freeze({
+        clear: hasDataMethod(backend, 'clear'),
+        keys: hasDataMethod(backend, 'keys'),
+        has: hasDataMethod(backend, 'has'),
+        compareAndSet: hasDataMethod(backend, 'compareAndSet'),
+      }),
       ...settings,
       maxKeyBytes,
       maxValueBytes,
