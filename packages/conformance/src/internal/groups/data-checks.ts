@@ -4,7 +4,8 @@ import { bytes, expectBytes, patterned } from '../bytes.js';
 import type { ConformanceEnvironment } from '../environment.js';
 import { describeError, describeValue } from '../expect-error.js';
 import { checksFor } from '../register.js';
-import { settleWithin } from '../timing.js';
+import { describeTypes, ResourceTracker } from '../resources.js';
+import { eventually, settleWithin, since } from '../timing.js';
 
 /** The backend's data calls, called directly. */
 export function registerDataChecks(env: ConformanceEnvironment): void {
@@ -394,6 +395,37 @@ export function registerDataChecks(env: ConformanceEnvironment): void {
   });
 
   section('close', () => {
+    check('close leaves nothing running: every timer, socket and handle the backend made is gone once close resolves', async (h) => {
+      const { promptMs } = env.timings;
+      const tracker = new ResourceTracker();
+      try {
+        await tracker.record(async () => {
+          const backend = await h.backend();
+          const key = h.key();
+          await backend.set(key, bytes(1));
+          await backend.getMany([key, h.key('missing')]);
+          await backend.setMany([[h.key('batched'), bytes(2)]]);
+          await backend.delete(key);
+          if (hasOwnLocks(backend)) {
+            const lease = await backend.acquireLock(h.key('locked'), { leaseMs: 60_000, waitMs: 0 });
+            // A wait that runs out, and a lease left held for close to give back.
+            await backend.acquireLock(h.key('locked'), { leaseMs: 60_000, waitMs: 20 });
+            if (lease === undefined) expect.fail('the free key could not be locked');
+          }
+          await backend.close();
+        });
+        // A socket may finish closing a moment after close resolved; the bound is the measured round trip's.
+        const closedAt = performance.now();
+        const gone = await tracker.unrecorded(() => eventually(() => tracker.alive().length === 0, promptMs));
+        expect(
+          gone,
+          `still running ${Math.round(since(closedAt))} ms after close resolved (the bound is ${Math.round(promptMs)} ms): ${describeTypes(tracker.alive())}`,
+        ).toBe(true);
+      } finally {
+        tracker.dispose();
+      }
+    });
+
     check('close is idempotent', async (h) => {
       const backend = await h.backend();
       await backend.close();

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { BackendClosedError, hasOwnLocks, ValidationError, type Lease, type LockingBackend } from '@latchkey/core';
 import { expect } from 'vitest';
 import { bytes, expectBytes } from '../bytes.js';
@@ -5,6 +6,7 @@ import type { ConformanceEnvironment } from '../environment.js';
 import { describeError, expectRejectedWith, expectRejection, expectRejectionWith, expectWithin } from '../expect-error.js';
 import type { Harness } from '../harness.js';
 import { checksFor, type CheckBody } from '../register.js';
+import { describeTypes, ResourceTracker } from '../resources.js';
 import { eventually, settle, settleWithin, since, sleep, THIRTY_DAYS_MS } from '../timing.js';
 
 /**
@@ -86,12 +88,12 @@ export function registerLockChecks(env: ConformanceEnvironment): void {
       expect(await tryLock(backend, h.key('other'))).toBeDefined();
     });
 
-    lockCheck('a waiting acquire gets the lease once the holder releases, not before', async (h) => {
+    lockCheck('a waiting acquire gets the lease once the holder releases, not before, and a write under it lands', async (h) => {
       const { backend, key } = await setup(h);
       const holder = await mustLock(backend, key);
       let grantedAt: number | undefined;
       const waiting = settle(
-        backend.acquireLock(key, { leaseMs, waitMs: 10 * leaseMs }).then((lease) => {
+        backend.acquireLock(key, { leaseMs: 20 * leaseMs, waitMs: 10 * leaseMs }).then((lease) => {
           grantedAt = performance.now();
           return lease;
         }),
@@ -101,8 +103,12 @@ export function registerLockChecks(env: ConformanceEnvironment): void {
       const releasedAt = performance.now();
       expect(await backend.releaseLock(holder)).toBe(true);
       const outcome = await waiting;
-      expect(outcome.ok && outcome.value?.key, 'the waiter was not granted the key').toBe(key);
+      const granted = outcome.ok ? outcome.value : undefined;
+      if (granted?.key !== key) expect.fail('the waiter was not granted the key');
       expectWithin(releasedAt, promptMs, 'granting the waiter after the release', grantedAt);
+      // The lease handed over must be the one the key's writes are checked against.
+      expect(await backend.set(key, bytes(4), { lease: granted }), 'a write under the granted lease').toBe('written');
+      expectBytes(await backend.get(key), bytes(4), 'the value written under the granted lease');
     });
 
     lockCheck('a waiting acquire resolves undefined when its waitMs runs out', async (h) => {
@@ -116,36 +122,88 @@ export function registerLockChecks(env: ConformanceEnvironment): void {
       expectWithin(startedAt, waitMs + promptMs, `a wait of ${waitMs} ms`);
     });
 
-    lockCheck('only one of many concurrent waiters holds the key at a time, and each gets it', async (h) => {
-      const { backend, key } = await setup(h);
-      let holders = 0;
-      let most = 0;
-      let served = 0;
-      await Promise.all(
-        Array.from({ length: 8 }, async () => {
-          const lease = await backend.acquireLock(key, { leaseMs: 20 * leaseMs, waitMs: 20 * leaseMs });
-          if (lease === undefined) return;
-          holders += 1;
-          most = Math.max(most, holders);
-          await sleep(5);
-          holders -= 1;
-          served += 1;
-          await backend.releaseLock(lease);
-        }),
-      );
-      expect(most, 'most holders at once').toBe(1);
-      expect(served).toBe(8);
-    });
+    lockCheck(
+      'only one of 8 concurrent waiters holds the key at a time, each gets it, and their read-modify-writes under the lease add up to 8',
+      async (h) => {
+        const { backend, key } = await setup(h);
+        await backend.set(key, bytes(0));
+        let holders = 0;
+        let most = 0;
+        let served = 0;
+        const refused: string[] = [];
+        await Promise.all(
+          Array.from({ length: 8 }, async (_, i) => {
+            const lease = await backend.acquireLock(key, { leaseMs: 20 * leaseMs, waitMs: 20 * leaseMs });
+            if (lease === undefined) return;
+            holders += 1;
+            most = Math.max(most, holders);
+            const count = (await backend.get(key))?.[0] ?? -1;
+            await sleep(5);
+            const outcome = await backend.set(key, bytes(count + 1), { lease });
+            if (outcome !== 'written') refused.push(`waiter ${i}: ${outcome}`);
+            holders -= 1;
+            served += 1;
+            await backend.releaseLock(lease);
+          }),
+        );
+        expect(most, 'most holders at once').toBe(1);
+        expect(served).toBe(8);
+        expect(refused, 'writes under a held lease that were refused').toStrictEqual([]);
+        expectBytes(await backend.get(key), bytes(8), 'the count after 8 increments under the lease');
+      },
+    );
 
-    lockCheck('a second handle on the same backend (createPeer) sees the lease', async (h) => {
-      const { backend, key } = await setup(h);
-      const peer = await h.peer(backend);
-      if (peer.acquireLock === undefined || peer.releaseLock === undefined) expect.fail('the peer backend has no locks of its own');
-      const lease = await mustLock(backend, key);
-      expect(await peer.acquireLock(key, { leaseMs, waitMs: 0 })).toBeUndefined();
-      await backend.releaseLock(lease);
-      expect(await peer.acquireLock(key, { leaseMs, waitMs: 0 })).toBeDefined();
-    });
+    lockCheck(
+      'a second handle on the same backend (createPeer) sees the lease, and a write under its own lease reads back through the first',
+      async (h) => {
+        const { backend, key } = await setup(h);
+        const peer = await h.peer(backend);
+        if (!hasOwnLocks(peer)) expect.fail('the peer backend has no locks of its own');
+        const lease = await mustLock(backend, key);
+        expect(await peer.acquireLock(key, { leaseMs, waitMs: 0 })).toBeUndefined();
+        await backend.releaseLock(lease);
+        const peerLease = await mustLock(peer, key, 20 * leaseMs);
+        expect(await peer.set(key, bytes(5), { lease: peerLease }), 'a write under the peer’s lease').toBe('written');
+        expectBytes(await backend.get(key), bytes(5), 'the peer’s write, read through the first handle');
+      },
+    );
+
+    checkUnless(
+      noLocks ?? (env.hasPeer ? undefined : 'no createPeer is given, so no waiter on another handle can be woken by the release'),
+      `a release hands the key to a waiter on another handle (createPeer) within the round-trip bound plus one poll (${POLL_ALLOWANCE_MS} ms), not at the holder’s lapse`,
+      async (h) => {
+        const { backend, key } = await setup(h);
+        const peer = await h.peer(backend);
+        if (!hasOwnLocks(peer)) expect.fail('createPeer returned a handle without its own locks');
+        const holder = await mustLock(backend, key, 20 * leaseMs);
+        let grantedAt: number | undefined;
+        const waiting = settle(
+          peer.acquireLock(key, { leaseMs: 20 * leaseMs, waitMs: 20 * leaseMs }).then((lease) => {
+            grantedAt = performance.now();
+            return lease;
+          }),
+        );
+        // Held long enough for a polling waiter's backoff to grow to its longest pause.
+        await sleep(HAND_OVER_HOLD_MS);
+        expect(grantedAt, 'the peer’s waiter was granted the key while it was held').toBeUndefined();
+        const releasedAt = performance.now();
+        expect(await backend.releaseLock(holder)).toBe(true);
+        const releaseTook = since(releasedAt);
+        const outcome = await waiting;
+        const granted = outcome.ok ? outcome.value : undefined;
+        if (granted?.key !== key) {
+          expect.fail(
+            `the peer’s waiter was not granted the key after the release (${outcome.ok ? 'its wait ran out' : describeError(outcome.error)}, ${Math.round(since(releasedAt))} ms after the release)`,
+          );
+        }
+        expectWithin(
+          releasedAt,
+          promptMs + POLL_ALLOWANCE_MS,
+          `handing the key to the peer’s waiter (the release itself took ${Math.round(releaseTook)} ms; promptMs ${Math.round(promptMs)} ms from a measured round trip of ${Math.round(env.timings.roundTripMs)} ms)`,
+          grantedAt,
+        );
+      },
+    );
   });
 
   section('long waits', () => {
@@ -225,6 +283,60 @@ export function registerLockChecks(env: ConformanceEnvironment): void {
     });
   });
 
+  section('what an acquire leaves behind', () => {
+    lockCheck(
+      `acquires that settle (granted, timed out, granted after a release) leave no abort listener on their signal and no timer or handle running (${LEAK_ROUNDS} acquires)`,
+      async (h) => {
+        const { backend, key } = await setup(h);
+        // Warm-up: what a backend makes once (a subscription, a shared deadline timer) is not a per-acquire leak.
+        const warm = await mustLock(backend, h.key('warm'), 20 * leaseMs);
+        await backend.acquireLock(h.key('warm'), { leaseMs, waitMs: 20 });
+        await backend.releaseLock(warm);
+        const { signal } = new AbortController();
+        const tracker = new ResourceTracker();
+        try {
+          let acquires = 0;
+          await tracker.record(async () => {
+            for (let i = 0; i < LEAK_ROUNDS - 6; i++) {
+              const lease = await backend.acquireLock(h.key(`free${i % 4}`), { leaseMs: 20 * leaseMs, waitMs: 20 * leaseMs, signal });
+              acquires += 1;
+              if (lease === undefined) expect.fail(`acquire ${i} of a free key resolved undefined`);
+              await backend.releaseLock(lease);
+            }
+            const holder = await mustLock(backend, key, 20 * leaseMs);
+            const timedOut = await Promise.all(
+              Array.from({ length: 5 }, () => backend.acquireLock(key, { leaseMs: 20 * leaseMs, waitMs: 30, signal })),
+            );
+            acquires += 5;
+            expect(
+              timedOut.filter((lease) => lease !== undefined),
+              'waits on a held key that were granted',
+            ).toStrictEqual([]);
+            const waiting = backend.acquireLock(key, { leaseMs: 20 * leaseMs, waitMs: 20 * leaseMs, signal });
+            await sleep(20);
+            await backend.releaseLock(holder);
+            const next = await waiting;
+            acquires += 1;
+            if (next === undefined) expect.fail('the wait for the released key resolved undefined');
+            await backend.releaseLock(next);
+          });
+          const listeners = getEventListeners(signal, 'abort').length;
+          expect(listeners, `abort listeners left on the signal of ${acquires} settled acquires`).toBe(0);
+          // A timer may be cleared a moment after its call settled; one per acquire is a leak.
+          const fewLeft = (): boolean => tracker.alive().length < acquires / 4;
+          const settledAt = performance.now();
+          const cleared = await tracker.unrecorded(() => eventually(fewLeft, promptMs));
+          expect(
+            cleared,
+            `still running ${Math.round(since(settledAt))} ms after ${acquires} acquires settled and their leases were released: ${describeTypes(tracker.alive())}`,
+          ).toBe(true);
+        } finally {
+          tracker.dispose();
+        }
+      },
+    );
+  });
+
   section('lapse', () => {
     lockCheck('a lease lives at least its leaseMs: a second handle (createPeer) cannot take the key at 85 % of it', async (h) => {
       const { backend, key } = await setup(h);
@@ -247,24 +359,30 @@ export function registerLockChecks(env: ConformanceEnvironment): void {
     lockCheck(`a lease lapses by itself after its leaseMs (${leaseMs} ms, within the expiry resolution)`, async (h) => {
       const { backend, key } = await setup(h);
       await mustLock(backend, key);
-      const taken = await takeOverAfterLapse(backend, key);
+      const taken = await takeOverAfterLapse(backend, key, 20 * leaseMs);
       expect(taken.key).toBe(key);
+      expect(await backend.set(key, bytes(3), { lease: taken }), 'a write under the lease taken after the lapse').toBe('written');
+      expectBytes(await backend.get(key), bytes(3), 'the value written under the new lease');
     });
 
     lockCheck('a waiter gets the key when the holder’s lease lapses, without a release', async (h) => {
       const { backend, key } = await setup(h);
       await mustLock(backend, key);
       const startedAt = performance.now();
-      const lease = await backend.acquireLock(key, { leaseMs, waitMs: lapseWithinMs + leaseMs });
-      expect(lease?.key, 'the waiter was never served').toBe(key);
+      const lease = await backend.acquireLock(key, { leaseMs: 20 * leaseMs, waitMs: lapseWithinMs + leaseMs });
+      if (lease?.key !== key) expect.fail('the waiter was never served');
       expect(since(startedAt)).toBeGreaterThanOrEqual(leaseMs * 0.5);
+      expect(await backend.set(key, bytes(2), { lease }), 'a write under the lease the waiter was granted').toBe('written');
+      expectBytes(await backend.get(key), bytes(2), 'the value written under the granted lease');
     });
 
-    lockCheck('a lease with leaseMs 0 never lapses', async (h) => {
+    lockCheck('a lease with leaseMs 0 never lapses: past leaseMs it still holds the key and a write under it lands', async (h) => {
       const { backend, key } = await setup(h);
-      await mustLock(backend, key, 0);
+      const lease = await mustLock(backend, key, 0);
       await sleep(leaseMs + expiryGraceMs);
       expect(await tryLock(backend, key)).toBeUndefined();
+      expect(await backend.set(key, bytes(6), { lease }), 'a write under the leaseMs 0 lease').toBe('written');
+      expectBytes(await backend.get(key), bytes(6), 'the value written under the lease');
     });
   });
 
@@ -290,6 +408,7 @@ export function registerLockChecks(env: ConformanceEnvironment): void {
       expect(await backend.releaseLock(stale)).toBe(false);
       expect(await tryLock(backend, key), 'the stale release freed the new holder’s key').toBeUndefined();
       expect(await backend.set(key, bytes(7), { lease: current })).toBe('written');
+      expectBytes(await backend.get(key), bytes(7), 'the new holder’s write after the stale release');
     });
 
     lockCheck('releaseLock of a lapsed lease that nobody took over resolves false', async (h) => {
@@ -317,6 +436,7 @@ export function registerLockChecks(env: ConformanceEnvironment): void {
       await sleep(leaseMs + expiryGraceMs);
       expect(await tryLock(backend, key)).toBeUndefined();
       expect(await backend.set(key, bytes(1), { lease })).toBe('written');
+      expectBytes(await backend.get(key), bytes(1), 'the value written under the extended lease');
     });
 
     lockCheck('extendLock with leaseMs 0 makes the lease never lapse', async (h) => {
@@ -326,6 +446,7 @@ export function registerLockChecks(env: ConformanceEnvironment): void {
       await sleep(2 * leaseMs + expiryGraceMs + Math.max(ttlResolutionMs, minLeaseMs));
       expect(await tryLock(backend, key), 'the extended lease lapsed').toBeUndefined();
       expect(await backend.set(key, bytes(1), { lease })).toBe('written');
+      expectBytes(await backend.get(key), bytes(1), 'the value written under the never-lapsing lease');
     });
 
     lockCheck('extendLock of a released lease resolves false', async (h) => {
@@ -365,21 +486,38 @@ export function registerLockChecks(env: ConformanceEnvironment): void {
       expectIncreasing(tokens);
     });
 
-    lockCheck('fencing tokens grow in the order waiters are granted the key', async (h) => {
-      const { backend, key } = await setup(h);
-      const granted: bigint[] = [];
-      await Promise.all(
-        Array.from({ length: 6 }, async () => {
-          const lease = await backend.acquireLock(key, { leaseMs: 20 * leaseMs, waitMs: 20 * leaseMs });
-          if (lease === undefined) return;
-          granted.push(lease.fencingToken);
-          await sleep(2);
-          await backend.releaseLock(lease);
-        }),
-      );
-      expect(granted).toHaveLength(6);
-      expectIncreasing(granted);
-    });
+    lockCheck(
+      'fencing tokens grow in the order waiters are granted the key: each holder’s fencing-guarded write finds the previous holder’s smaller token',
+      async (h) => {
+        const { backend, key } = await setup(h);
+        const granted: bigint[] = [];
+        const guarded: string[] = [];
+        await Promise.all(
+          Array.from({ length: 6 }, async () => {
+            const lease = await backend.acquireLock(key, { leaseMs: 20 * leaseMs, waitMs: 20 * leaseMs });
+            if (lease === undefined) return;
+            granted.push(lease.fencingToken);
+            // What a fenced resource does: refuse a token no greater than the last one it stored.
+            const stored = await backend.get(key);
+            const last = stored === undefined ? undefined : BigInt(new TextDecoder().decode(stored));
+            if (granted.length > 1 && last !== granted[granted.length - 2]) {
+              guarded.push(`holder ${granted.length} (token ${lease.fencingToken}) found ${String(last)}, not the previous holder’s token`);
+            } else if (last !== undefined && lease.fencingToken <= last) {
+              guarded.push(`holder ${granted.length} (token ${lease.fencingToken}) found the greater or equal token ${last}`);
+            }
+            await sleep(2);
+            const outcome = await backend.set(key, new TextEncoder().encode(String(lease.fencingToken)), { lease });
+            if (outcome !== 'written') guarded.push(`holder ${granted.length}: ${outcome}`);
+            await backend.releaseLock(lease);
+          }),
+        );
+        expect(granted).toHaveLength(6);
+        expectIncreasing(granted);
+        expect(guarded, 'fencing-guarded writes that went wrong').toStrictEqual([]);
+        const final = await backend.get(key);
+        expect(final === undefined ? undefined : new TextDecoder().decode(final), 'the last token written').toBe(String(granted[5]));
+      },
+    );
 
     checkUnless(
       noLocks ?? (env.capabilities.fencingTokens ? undefined : 'the backend declares fencingTokens: false'),
@@ -477,6 +615,66 @@ export function registerLockChecks(env: ConformanceEnvironment): void {
       expect(await backend.delete(key, { lease })).toBe('lease-lost');
       expectBytes(await backend.get(key), bytes(1));
     });
+  });
+
+  /**
+   * One key: the stale holder keeps writing under its lease, from a few writers at once, while
+   * its lease lapses and a new holder takes the key and writes. Resolves what the key holds in
+   * the end (the new holder's value, when every write under the lapsed lease was refused).
+   */
+  const raceStaleWriters = async (backend: LockingBackend, key: string): Promise<{ final: string | undefined; detail: string }> => {
+    const encode = (text: string): Uint8Array => new TextEncoder().encode(text);
+    const stale = await mustLock(backend, key);
+    const acquiredAt = performance.now();
+    let newWritten = false;
+    let gaveUp = false;
+    const counts = { written: 0, lost: 0, afterNew: 0 };
+    const writers = Array.from({ length: RACE_WRITERS }, async (_, w) => {
+      // From shortly before the lapse: the writes in flight when it comes are the ones that race.
+      await sleep(Math.max(0, leaseMs - 2 * promptMs) - since(acquiredAt));
+      let afterNew = 0;
+      for (let i = 0; !gaveUp && afterNew < 3; i++) {
+        const startedAfterNew = newWritten;
+        const outcome = await backend.set(key, encode(`stale ${w}.${i}`), { lease: stale });
+        counts[outcome === 'written' ? 'written' : 'lost'] += 1;
+        if (startedAfterNew) {
+          afterNew += 1;
+          counts.afterNew += 1;
+        }
+        await sleep(1);
+      }
+    });
+    try {
+      const current = await backend.acquireLock(key, { leaseMs: 20 * leaseMs, waitMs: lapseWithinMs + leaseMs });
+      if (current === undefined) expect.fail(`the new holder did not get ${key} within ${lapseWithinMs + leaseMs} ms`);
+      expect(await backend.set(key, encode('new holder'), { lease: current }), 'the new holder’s write').toBe('written');
+      newWritten = true;
+    } finally {
+      gaveUp = !newWritten;
+      await Promise.all(writers);
+    }
+    const stored = await backend.get(key);
+    const tookOverAt = Math.round(since(acquiredAt));
+    return {
+      final: stored === undefined ? undefined : new TextDecoder().decode(stored),
+      detail: `stale writes: ${counts.written} written, ${counts.lost} lease-lost (${counts.afterNew} sent after the new holder wrote); settled ${tookOverAt} ms after the stale acquire`,
+    };
+  };
+
+  section('lease-conditional writes under a race', () => {
+    checkUnless(
+      noLocks ?? (env.capabilities.atomicLeaseWrites ? undefined : 'the backend declares atomicLeaseWrites: false'),
+      `stale holders writing as their lease lapses never overwrite the new holder: ${RACE_KEYS} keys, ${RACE_WRITERS} stale writers each`,
+      async (h) => {
+        const { backend } = await setup(h);
+        const keys = Array.from({ length: RACE_KEYS }, (_, i) => h.key(`race${i}`));
+        const races = await Promise.all(keys.map((key) => raceStaleWriters(backend, key)));
+        const overwritten = races.flatMap(({ final, detail }, i) =>
+          final === 'new holder' ? [] : [`key ${i} holds ${final === undefined ? 'nothing' : JSON.stringify(final)} (${detail})`],
+        );
+        expect(overwritten, 'keys whose new holder’s value a stale write replaced').toStrictEqual([]);
+      },
+    );
   });
 
   section('locks and data are independent', () => {
@@ -612,6 +810,20 @@ export function registerLockChecks(env: ConformanceEnvironment): void {
     );
   });
 }
+
+/** How long the hand-over check holds the key before releasing: a polling waiter's backoff grows to its longest pause meanwhile. */
+const HAND_OVER_HOLD_MS = 1_000;
+/**
+ * One poll on top of the round-trip bound, for backends that cannot hear releases from other
+ * handles and poll instead: the longest pause the backend kit's retry policies take while
+ * releases go unheard (`wakeUpRetry`'s default fallback).
+ */
+const POLL_ALLOWANCE_MS = 250;
+/** Acquires made by the leak check: a listener or timer per acquire then shows as dozens. */
+const LEAK_ROUNDS = 30;
+/** Keys raced at once, and stale writers per key, in the race check. */
+const RACE_KEYS = 4;
+const RACE_WRITERS = 3;
 
 function expectIncreasing(tokens: readonly bigint[]): void {
   for (let i = 1; i < tokens.length; i++) {

@@ -95,6 +95,8 @@ export function registerStoreChainChecks(env: ConformanceEnvironment): void {
       expect(store.isConfigured).toBe(false);
       await store.configure(backend);
       expect(store.isConfigured).toBe(true);
+      await store.set(h.key(), 'after the failed configure');
+      expect(await store.get(h.key())).toBe('after the failed configure');
     });
   });
 

@@ -81,6 +81,8 @@ export function registerStoreChecks(env: ConformanceEnvironment): void {
       expect(store.isConfigured).toBe(false);
       await store.configure(backend);
       expect(store.isConfigured).toBe(true);
+      await store.set(h.key(), 'after the failed configure');
+      expect(await store.get(h.key())).toBe('after the failed configure');
     });
 
     check('a configure that fails on an unknown backend name leaves the store configurable', async (h) => {
@@ -89,6 +91,8 @@ export function registerStoreChecks(env: ConformanceEnvironment): void {
       expect(store.isConfigured).toBe(false);
       await store.configure(await h.backend());
       expect(store.isConfigured).toBe(true);
+      await store.set(h.key(), 'after the failed configure');
+      expect(await store.get(h.key())).toBe('after the failed configure');
     });
 
     check('configures over a backend registered by name, passing backendOptions to the factory', async (h) => {
@@ -136,13 +140,18 @@ export function registerStoreChecks(env: ConformanceEnvironment): void {
       });
     }
 
-    check('get of a missing key rejects with NotFoundError whose target is the key', async (h) => {
-      const { store } = await h.store();
-      const key = h.key();
-      const error = await expectRejection(store.get(key), NotFoundError);
-      expect(error.target).toBe(key);
-      expect(error.message).toBe(`Could not find: ${key}.`);
-    });
+    check(
+      'get of a missing key rejects with NotFoundError whose target is the key, while a key written beside it reads back',
+      async (h) => {
+        const { store } = await h.store();
+        const key = h.key();
+        await store.set(h.key('written'), 'beside it');
+        const error = await expectRejection(store.get(key), NotFoundError);
+        expect(error.target).toBe(key);
+        expect(error.message).toBe(`Could not find: ${key}.`);
+        expect(await store.get(h.key('written'))).toBe('beside it');
+      },
+    );
 
     check('set replaces the earlier value', async (h) => {
       const { store } = await h.store();
@@ -263,11 +272,13 @@ export function registerStoreChecks(env: ConformanceEnvironment): void {
       await expectRejection(store.get(key), NotFoundError);
     });
 
-    check('delete of a missing key rejects with NotFoundError whose target is the key', async (h) => {
+    check('delete of a missing key rejects with NotFoundError whose target is the key, and leaves a stored key alone', async (h) => {
       const { store } = await h.store();
       const key = h.key();
+      await store.set(h.key('kept'), 'kept');
       const error = await expectRejection(store.delete(key), NotFoundError);
       expect(error.target).toBe(key);
+      expect(await store.get(h.key('kept'))).toBe('kept');
     });
 
     check('deleteMany removes the listed keys and leaves the others', async (h) => {
@@ -282,11 +293,13 @@ export function registerStoreChecks(env: ConformanceEnvironment): void {
 
     check('deleteMany never rejects for missing keys, and accepts []', async (h) => {
       const { store } = await h.store();
-      const key = h.key();
-      await store.set(key, 1);
+      const [key, kept] = [h.key(), h.key('kept')];
+      await store.setMany({ [key]: 1, [kept]: 2 });
+      expect(await store.get(key), 'the value before deleteMany').toBe(1);
       await store.deleteMany([h.key('missing'), key]);
       await store.deleteMany([]);
       await expectRejection(store.get(key), NotFoundError);
+      expect(await store.get(kept), 'the key not listed').toBe(2);
     });
 
     check('deleteMany takes no lock: it deletes keys another holder has locked', async (h) => {
@@ -294,6 +307,7 @@ export function registerStoreChecks(env: ConformanceEnvironment): void {
       const key = h.key();
       await store.set(key, 1);
       const lock = await store.getLock(key).acquire({ waitMs: 0 });
+      expect(await store.get(key), 'the locked value before deleteMany').toBe(1);
       await store.deleteMany([key]);
       await expectRejection(store.get(key), NotFoundError);
       expect(lock.active).toBe(true);
@@ -370,19 +384,24 @@ export function registerStoreChecks(env: ConformanceEnvironment): void {
       expect(outcome).toBe(failure);
       await expectRejection(store.get(key), NotFoundError);
       expect(await store.getOrCreate(key, () => 'second try')).toBe('second try');
+      expect(await store.get(key), 'the value the next caller created').toBe('second try');
     });
   });
 
   section('withLock', () => {
-    check('runs fn with an active lock for the key and resolves its result', async (h) => {
+    check('runs fn with an active lock for the key and resolves its result; a read-modify-write under that lock lands', async (h) => {
       const { store } = await h.store();
       const key = h.key();
-      const result = await store.withLock(key, (lock) => {
+      await store.set(key, 41);
+      const result = await store.withLock(key, async (lock) => {
         expect(lock.key).toBe(key);
         expect(lock.active).toBe(true);
-        return 42;
+        const next = (await store.get<number>(key)) + 1;
+        await store.set(key, next, { lock });
+        return next;
       });
       expect(result).toBe(42);
+      expect(await store.get(key), 'the value written under the lock').toBe(42);
     });
 
     check('releases the lock after fn resolves', async (h) => {

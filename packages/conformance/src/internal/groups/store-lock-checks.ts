@@ -121,6 +121,8 @@ export function registerStoreLockChecks(env: ConformanceEnvironment): void {
       expect((await waiting).ok, 'the waiting acquire failed').toBe(true);
       expect(waiter.active).toBe(true);
       expectWithin(releasedAt, promptMs, 'taking the lock after the release');
+      await store.set(key, 'the waiter’s write', { lock: waiter });
+      expect(await store.get(key)).toBe('the waiter’s write');
     });
 
     check('acquire rejects with LockAcquireTimeoutError once waitMs has passed', async (h) => {
@@ -245,14 +247,20 @@ export function registerStoreLockChecks(env: ConformanceEnvironment): void {
       expect(count).toBe(12);
     });
 
-    check('a lock held through one store blocks tryAcquire through another store on the same backend', async (h) => {
-      const [first, second] = await twoStores(h);
-      const key = h.key();
-      const held = await first.getLock(key).acquire({ waitMs: 0 });
-      expect(await second.getLock(key).tryAcquire()).toBe(false);
-      await held.release();
-      expect(await second.getLock(key).tryAcquire()).toBe(true);
-    });
+    check(
+      'a lock held through one store blocks tryAcquire through another store on the same backend, which takes it after the release and writes under it',
+      async (h) => {
+        const [first, second] = await twoStores(h);
+        const key = h.key();
+        const held = await first.getLock(key).acquire({ waitMs: 0 });
+        expect(await second.getLock(key).tryAcquire()).toBe(false);
+        await held.release();
+        const taken = second.getLock(key);
+        expect(await taken.tryAcquire()).toBe(true);
+        await second.set(key, 'second store', { lock: taken });
+        expect(await first.get(key), 'the second store’s locked write, read through the first').toBe('second store');
+      },
+    );
   });
 
   section('lease expiry', () => {
@@ -262,6 +270,8 @@ export function registerStoreLockChecks(env: ConformanceEnvironment): void {
       await store.getLock(key, { lockTimeoutMs: leaseMs }).acquire({ waitMs: 0 });
       const next = await store.getLock(key).acquire({ waitMs: lapseWithinMs + leaseMs });
       expect(next.active).toBe(true);
+      await store.set(key, 'next holder', { lock: next });
+      expect(await store.get(key)).toBe('next holder');
     });
 
     check('release never removes a lock another holder now owns', async (h) => {
@@ -280,13 +290,18 @@ export function registerStoreLockChecks(env: ConformanceEnvironment): void {
       const key = h.key();
       const tokens: bigint[] = [];
       for (let i = 0; i < 6; i++) {
-        const lock = await (i % 2 === 0 ? first : second).getLock(key).acquire({ waitMs: 0 });
+        const store = i % 2 === 0 ? first : second;
+        const lock = await store.getLock(key).acquire({ waitMs: 0 });
         tokens.push(lock.fencingToken as bigint);
+        // A fencing-guarded write, as a fenced resource takes it: the token stored by the previous holder is smaller.
+        if (i > 0) expect(await store.get(key), `the token holder ${i} found stored`).toBe(String(tokens[i - 1]));
+        await store.set(key, String(lock.fencingToken), { lock });
         await lock.release();
       }
       for (let i = 1; i < tokens.length; i++) {
         expect((tokens[i] as bigint) > (tokens[i - 1] as bigint), `fencing tokens ${tokens.join(', ')}`).toBe(true);
       }
+      expect(await first.get(key), 'the last holder’s token').toBe(String(tokens[5]));
     });
 
     checkUnless(
@@ -327,15 +342,18 @@ export function registerStoreLockChecks(env: ConformanceEnvironment): void {
       expect(await store.getLock(key).tryAcquire()).toBe(true);
     });
 
-    check('a released lock can be acquired again', async (h) => {
+    check('a released lock can be acquired again, and a write under its new lease lands', async (h) => {
       const store = await lockingStore(h);
-      const lock = store.getLock(h.key());
+      const key = h.key();
+      const lock = store.getLock(key);
       await lock.acquire({ waitMs: 0 });
       const firstToken = lock.fencingToken as bigint;
       await lock.release();
       await lock.acquire({ waitMs: 0 });
       expect(lock.active).toBe(true);
       expect((lock.fencingToken as bigint) > firstToken).toBe(true);
+      await store.set(key, 'acquired again', { lock });
+      expect(await store.get(key)).toBe('acquired again');
     });
   });
 
@@ -382,6 +400,7 @@ export function registerStoreLockChecks(env: ConformanceEnvironment): void {
       expect(lock.expired).toBe(false);
       expect(await store.getLock(key).tryAcquire()).toBe(false);
       await store.set(key, 'never expires', { lock });
+      expect(await store.get(key)).toBe('never expires');
     });
 
     check('a lock turns expired once lockTimeoutMs minus the safety window has passed since acquire started', async (h) => {
@@ -435,6 +454,7 @@ export function registerStoreLockChecks(env: ConformanceEnvironment): void {
       expect(lock.signal.aborted, `aborted with autoExtend on a ${autoLeaseMs} ms lease`).toBe(false);
       expect(await store.getLock(key).tryAcquire()).toBe(false);
       await store.set(key, 'kept alive', { lock });
+      expect(await store.get(key)).toBe('kept alive');
       await lock.release();
     });
 

@@ -71,8 +71,10 @@ export function registerStoreWriteLockChecks(env: ConformanceEnvironment): void 
 
     check('the key is checked before activity: an unacquired lock for another key gives LockKeyMismatchError', async (h) => {
       const store = await lockingStore(h);
+      await store.set(h.key(), 'before');
       const lock = store.getLock(h.key('other'));
       await expectRejection(store.set(h.key(), 'x', { lock }), LockKeyMismatchError);
+      expect(await store.get(h.key()), 'the value after the refused write').toBe('before');
     });
 
     check('set with a lock never acquired rejects with LockNotActiveError and keeps the earlier value', async (h) => {
@@ -107,17 +109,21 @@ export function registerStoreWriteLockChecks(env: ConformanceEnvironment): void 
     check('activity is checked before expiry: an expired, released lock gives LockNotActiveError', async (h) => {
       const store = await lockingStore(h);
       const key = h.key();
+      await store.set(key, 'before');
       const lock = await store.getLock(key, { lockTimeoutMs: leaseMs }).acquire({ waitMs: 0 });
       await untilExpired(lock);
       await lock.release();
       await expectRejection(store.set(key, 'x', { lock }), LockNotActiveError);
+      expect(await store.get(key), 'the value after the refused write').toBe('before');
     });
 
     check('the key is checked before expiry: an expired lock for another key gives LockKeyMismatchError', async (h) => {
       const store = await lockingStore(h);
+      await store.set(h.key(), 'before');
       const lock = await store.getLock(h.key('other'), { lockTimeoutMs: leaseMs }).acquire({ waitMs: 0 });
       await untilExpired(lock);
       await expectRejection(store.set(h.key(), 'x', { lock }), LockKeyMismatchError);
+      expect(await store.get(h.key()), 'the value after the refused write').toBe('before');
     });
 
     check('delete with a lock for another key rejects with LockKeyMismatchError and deletes nothing', async (h) => {
@@ -214,6 +220,7 @@ export function registerStoreWriteLockChecks(env: ConformanceEnvironment): void 
       expect(lock.enabled).toBe(false);
       await lock.acquire({ waitMs: 0 });
       await store.set(key, 1, { lock });
+      expect(await store.get(key), 'the write under the disabled lock').toBe(1);
       await lock.extend();
       await lock.release();
       await store.withLock(key, () => undefined);
@@ -233,26 +240,31 @@ export function registerStoreWriteLockChecks(env: ConformanceEnvironment): void 
 
     check('the key check still applies: LockKeyMismatchError', async (h) => {
       const { store } = await h.store({ locking: false });
+      await store.set(h.key(), 'before');
       const lock = await store.getLock(h.key('other')).acquire({ waitMs: 0 });
       await expectRejection(store.set(h.key(), 1, { lock }), LockKeyMismatchError);
+      expect(await store.get(h.key()), 'the value after the refused write').toBe('before');
     });
 
     check('the activity check still applies: LockNotActiveError after release', async (h) => {
       const { store } = await h.store({ locking: false });
       const key = h.key();
+      await store.set(key, 'before');
       const lock = await store.getLock(key).acquire({ waitMs: 0 });
       await lock.release();
       await expectRejection(store.set(key, 1, { lock }), LockNotActiveError);
       await expectRejection(store.delete(key, { lock }), LockNotActiveError);
+      expect(await store.get(key), 'the value after the refused write and delete').toBe('before');
     });
 
     check('the expiry check still applies: LockTimeoutError once lockTimeoutMs has passed', async (h) => {
       const { store } = await h.store({ locking: false, lockTimeoutMs: longLockMs });
       const key = h.key();
+      await store.set(key, 'before');
       const lock = await store.getLock(key, { lockTimeoutMs: leaseMs }).acquire({ waitMs: 0 });
       await untilExpired(lock);
       await expectRejection(store.set(key, 1, { lock }), LockTimeoutError);
-      await expectRejection(store.get(key), NotFoundError);
+      expect(await store.get(key), 'the value after the refused write').toBe('before');
     });
   });
 }

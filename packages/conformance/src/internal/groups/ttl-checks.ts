@@ -146,11 +146,17 @@ export function registerTtlChecks(env: ConformanceEnvironment): void {
       await expectRejection(store.get(key), NotFoundError);
     });
 
-    check("a per-call ttlMs shorter than the store's wins", async (h) => {
+    check("a per-call ttlMs shorter than the store's wins: readable before it passes, NotFoundError after", async (h) => {
       const { store } = await h.store({ ttlMs: 60_000 });
+      const ttlMs = await ttlOutlasting(shortTtlMs, async () => {
+        await store.set(h.key('probe'), 'p', { ttlMs: 60_000 });
+        await store.get(h.key('probe'));
+      });
       const key = h.key();
-      await store.set(key, 'v', { ttlMs: shortTtlMs });
-      await sleep(shortTtlMs + 20);
+      await store.set(key, 'v', { ttlMs });
+      const writtenAt = performance.now();
+      expect(await store.get(key), `read back ${Math.round(since(writtenAt))} ms after the set resolved, ttlMs ${ttlMs}`).toBe('v');
+      await sleep(ttlMs - since(writtenAt) + 20);
       await expectRejection(store.get(key), NotFoundError);
     });
 
@@ -183,10 +189,18 @@ export function registerTtlChecks(env: ConformanceEnvironment): void {
     });
 
     check(`an expired value is never returned, even while the backend still holds it (${resolution})`, async (h) => {
-      const { store } = await h.store();
+      const { store, backend } = await h.store();
       const key = h.key();
+      const startedAt = performance.now();
       await store.set(key, 'v', { ttlMs: shortTtlMs });
-      await sleep(shortTtlMs + 5);
+      // The value reached the backend: a backend that stored nothing would pass the rest trivially.
+      const held = await backend.get(h.storedKey(key));
+      const readAfter = since(startedAt);
+      expect(
+        held !== undefined || readAfter >= shortTtlMs,
+        `nothing on the backend ${Math.round(readAfter)} ms after the set started`,
+      ).toBe(true);
+      await sleep(shortTtlMs - since(startedAt) + 5);
       await expectRejection(store.get(key), NotFoundError);
       await expectRejection(store.getMany([key]), NotFoundError);
     });
@@ -195,6 +209,7 @@ export function registerTtlChecks(env: ConformanceEnvironment): void {
       const { store, backend } = await h.store();
       const key = h.key();
       await store.set(key, 'v', { ttlMs: backendTtlMs });
+      expect(await backend.get(h.storedKey(key)), 'the value on the backend before its ttlMs passed').toBeDefined();
       await sleep(backendTtlMs);
       await eventually(async () => (await backend.get(h.storedKey(key))) === undefined, expiryGraceMs);
       const error = await expectRejection(store.delete(key), NotFoundError);
