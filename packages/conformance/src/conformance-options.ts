@@ -16,11 +16,60 @@ import type { Backend } from '@latchkey/core';
  *   expiry, release, extend, fencing, `expired`, `autoExtend`, `signal`).
  * - `bad-input` — invalid keys, oversized values, unencodable values, corrupt stored bytes and
  *   bad options, all rejected with typed errors before any I/O.
+ * - `faults` — network faults between the backend and its server (pause, black hole, reset,
+ *   refused connections) through the suite's own TCP proxy: every call settles within the
+ *   declared deadline with a typed error, and the backend works again once the fault is lifted
+ *   (applies when {@link ConformanceOptions.faults} is given).
  */
-export type ConformanceGroup = 'data' | 'ttl' | 'locks' | 'store' | 'store-locks' | 'bad-input';
+export type ConformanceGroup = 'data' | 'ttl' | 'locks' | 'store' | 'store-locks' | 'bad-input' | 'faults';
 
 /** Every group, in the order the suite registers them. */
-export const CONFORMANCE_GROUPS: readonly ConformanceGroup[] = Object.freeze(['data', 'ttl', 'locks', 'store', 'store-locks', 'bad-input']);
+export const CONFORMANCE_GROUPS: readonly ConformanceGroup[] = Object.freeze([
+  'data',
+  'ttl',
+  'locks',
+  'store',
+  'store-locks',
+  'bad-input',
+  'faults',
+]);
+
+/** A TCP server address: `{ host, port }`. */
+export interface ServerAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * What the `faults` group needs to put its own TCP proxy between a networked backend and its
+ * server: where the server is, and how to build a backend that connects somewhere else.
+ */
+export interface FaultOptions<B extends Backend = Backend> {
+  /**
+   * The server the backend under test talks to: `{ host, port }`, or `'host:port'`
+   * (`'[::1]:6379'` for IPv6). The suite starts a proxy in front of it for each check.
+   */
+  readonly server: ServerAddress | string;
+  /**
+   * Builds a fresh, isolated backend (as {@link ConformanceOptions.create} does) that connects
+   * to `address` — the proxy's loopback address — instead of the server. Its declared
+   * `capabilities.callDeadlineMs` is the deadline the checks hold it to (without one, the
+   * `KeyValueStore` backstop, 15 s). {@link ConformanceOptions.destroy} cleans up after it.
+   */
+  readonly createThrough: (address: ServerAddress) => B | Promise<B>;
+  /**
+   * Extra time, in ms, a call may take to settle beyond its deadline plus two measured round
+   * trips through the proxy (timers firing late on a loaded machine; event-loop lag of the test
+   * process is allowed on top).
+   * @default 250
+   */
+  readonly slackMs?: number;
+  /**
+   * How long after a fault is lifted a set/get round trip must succeed, in ms.
+   * @default 2 × the deadline + 2000 + 4 measured round trips
+   */
+  readonly recoveryMs?: number;
+}
 
 /** Options of {@link describeBackendConformance} and the per-group `describe…Conformance` functions. */
 export interface ConformanceOptions<B extends Backend = Backend> {
@@ -82,4 +131,10 @@ export interface ConformanceOptions<B extends Backend = Backend> {
    * An integer >= 3. Absent: eviction is not checked (the checks are reported not applicable).
    */
   readonly maxEntries?: number;
+  /**
+   * Runs the `faults` group: the suite puts its own TCP proxy in front of this server and
+   * pauses, black-holes, resets and refuses it under every call. Without it the group is
+   * reported not applicable.
+   */
+  readonly faults?: FaultOptions<B>;
 }

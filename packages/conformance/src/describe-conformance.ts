@@ -4,6 +4,7 @@ import type { ConformanceGroup, ConformanceOptions } from './conformance-options
 import { probeEnvironment, type ConformanceEnvironment } from './internal/environment.js';
 import { registerBadInputChecks } from './internal/groups/bad-input-checks.js';
 import { registerDataChecks } from './internal/groups/data-checks.js';
+import { registerFaultChecks } from './internal/groups/fault-checks.js';
 import { registerDirectBadInputChecks } from './internal/groups/direct-bad-input-checks.js';
 import { registerEvictionChecks } from './internal/groups/eviction-checks.js';
 import { registerLockChecks } from './internal/groups/lock-checks.js';
@@ -36,6 +37,7 @@ const GROUPS: Readonly<Record<ConformanceGroup, { readonly title: string; readon
   },
   'store-locks': { title: 'store-locks: KeyValueStoreLock over the backend', register: registerStoreLockChecks },
   'bad-input': { title: 'bad-input: rejected with typed errors before any I/O', register: registerBadInputChecks },
+  faults: { title: 'faults: network faults between the backend and its server', register: registerFaultChecks },
 };
 
 function describeGroups<B extends Backend>(
@@ -115,4 +117,22 @@ export function describeStoreLockConformance<B extends Backend>(name: string, op
 /** Registers the `bad-input` group only: typed errors before any I/O. See {@link describeBackendConformance}. */
 export function describeBadInputConformance<B extends Backend>(name: string, options: ConformanceOptions<B>): void {
   describeGroups(name, options, ['bad-input']);
+}
+
+/**
+ * Registers the `faults` group only: the suite puts its own TCP proxy in front of
+ * `options.faults.server` and pauses, black-holes, resets and refuses it under every call of
+ * a backend built by `options.faults.createThrough`. See {@link describeBackendConformance}.
+ *
+ * @example
+ * describeFaultConformance('MyBackend', {
+ *   create: () => new MyBackend({ url, keyPrefix: unique() }),
+ *   faults: {
+ *     server: { host: '127.0.0.1', port },
+ *     createThrough: ({ host, port }) => new MyBackend({ url: `my://${host}:${port}`, keyPrefix: unique(), timeoutMs: 1000 }),
+ *   },
+ * })
+ */
+export function describeFaultConformance<B extends Backend>(name: string, options: ConformanceOptions<B>): void {
+  describeGroups(name, options, ['faults']);
 }

@@ -26,7 +26,7 @@ import type { SuiteContext } from '../context.js';
 import { FULL } from '../profiles.js';
 import { addressFor, hostPort } from '../servers.js';
 import { record, summarize } from '../stats.js';
-import { TcpProxy } from '../tcp-proxy.js';
+import { TcpFaultProxy } from '@latchkey/conformance';
 import { epochNow, outcomeOf, tally, type Outcome } from '../worker/outcome.js';
 
 /** Trials per backend (keys whose write is held past the lease). */
@@ -126,7 +126,7 @@ export function defineDelayedWriteTests(context: SuiteContext): void {
       async () => {
         const leaseMs = leaseFor(context.capabilities(), 1000);
         const target = context.target({ operationTimeoutMs: DEADLINE_MS });
-        const proxy = await TcpProxy.start(hostPort(context.address).port);
+        const proxy = await TcpFaultProxy.start(hostPort(context.address).port);
         const recorder = new LockedWriteRecorder();
         const stores: KeyValueStore[] = [];
         const trials: Trial[] = [];
@@ -183,7 +183,7 @@ export function defineDelayedWriteTests(context: SuiteContext): void {
 async function heldRound(
   holder: KeyValueStore,
   successor: KeyValueStore,
-  proxy: TcpProxy,
+  proxy: TcpFaultProxy,
   recorder: LockedWriteRecorder,
   keys: readonly string[],
   holdPoint: HoldPoint,

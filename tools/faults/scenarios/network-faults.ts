@@ -11,7 +11,7 @@ import { Cluster } from '../cluster.js';
 import { addressFor, hostPort } from '../servers.js';
 import { record } from '../stats.js';
 import type { SuiteContext } from '../context.js';
-import { TcpProxy, type ProxyMode } from '../tcp-proxy.js';
+import { TcpFaultProxy, type FaultProxyMode } from '@latchkey/conformance';
 import { epochNow, sleep } from '../worker/outcome.js';
 import { expectSettledAndRecovered, judgeLoad, RECOVERY_MS, slowestCalls } from './load-check.js';
 import { faultSettings, LOAD_KEYS } from './server-restart.js';
@@ -21,7 +21,7 @@ export function defineNetworkFaultTests(context: SuiteContext): void {
   const kind = context.kind;
   if (kind === 'memory') return;
   const deadlineMs = context.profile.operationTimeoutMs;
-  const phases: [ProxyMode, number][] = [
+  const phases: [FaultProxyMode, number][] = [
     [{ kind: 'latency', ms: 100 }, 1000],
     [{ kind: 'latency', ms: deadlineMs + 500 }, 2000],
     [{ kind: 'pass' }, 1000],
@@ -35,7 +35,7 @@ export function defineNetworkFaultTests(context: SuiteContext): void {
       `settles every call within the deadline + 100 ms through latency, resets and a black hole, and recovers within ${RECOVERY_MS} ms`,
       { timeout: 120_000 },
       async () => {
-        const proxy = await TcpProxy.start(hostPort(context.address).port);
+        const proxy = await TcpFaultProxy.start(hostPort(context.address).port);
         const cluster = await Cluster.start(
           context.target({ address: addressFor(kind, proxy.port), operationTimeoutMs: deadlineMs }),
           faultSettings(deadlineMs),
@@ -49,11 +49,11 @@ export function defineNetworkFaultTests(context: SuiteContext): void {
           await sleep(500);
           const timeline: string[] = [];
           for (const [mode, ms] of phases) {
-            proxy.setMode(mode);
+            await proxy.setMode(mode);
             timeline.push(`${mode.kind}${mode.kind === 'latency' ? ` ${mode.ms} ms` : ''} for ${ms} ms`);
             await sleep(ms);
           }
-          proxy.setMode({ kind: 'pass' });
+          await proxy.setMode({ kind: 'pass' });
           const healedAt = epochNow();
           await sleep(RECOVERY_MS + 1000);
           const reports = await Promise.all(cluster.workers.map((worker) => worker.call('stopLoad', { settleMs: deadlineMs + 1000 })));

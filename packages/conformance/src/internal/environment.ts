@@ -1,5 +1,6 @@
 import { hasOwnLocks, type Backend, type BackendCapabilities, type KeyMangler } from '@latchkey/core';
 import { CONFORMANCE_GROUPS, type ConformanceGroup, type ConformanceOptions } from '../conformance-options.js';
+import { resolveFaultEnvironment, type FaultEnvironment } from './fault-environment.js';
 
 /** Durations the checks use, derived from the declared capabilities and the options. */
 export interface Timings {
@@ -45,6 +46,8 @@ export interface ConformanceEnvironment {
   readonly groups: readonly ConformanceGroup[];
   /** {@link ConformanceOptions.maxEntries}: the entry bound eviction is checked at, if any. */
   readonly maxEntries: number | undefined;
+  /** The `faults` option, resolved; undefined when it is absent or the group is not selected. */
+  readonly faults: FaultEnvironment | undefined;
 }
 
 /**
@@ -79,6 +82,8 @@ export async function probeEnvironment(options: ConformanceOptions<Backend>): Pr
     await destroy(probe);
     await probe.close();
   }
+  const faults =
+    options.faults !== undefined && groups.includes('faults') ? await resolveFaultEnvironment(options.faults, destroy) : undefined;
   const capabilities = Object.freeze({ ...probe.capabilities });
   const lockMethods = (['acquireLock', 'releaseLock', 'extendLock'] as const).filter((method) => typeof probe[method] === 'function');
   return {
@@ -90,8 +95,9 @@ export async function probeEnvironment(options: ConformanceOptions<Backend>): Pr
     ownLocks: hasOwnLocks(probe),
     lockMethods,
     keyMangler: probe.keyMangler,
-    timings: deriveTimings(capabilities, options, roundTripMs),
+    timings: deriveTimings(capabilities, options, roundTripMs, faults),
     groups,
+    faults,
     maxEntries: checkMaxEntries(options.maxEntries),
   };
 }
@@ -114,7 +120,12 @@ function selectGroups(only: readonly ConformanceGroup[] | undefined): readonly C
   return CONFORMANCE_GROUPS.filter((group) => only.includes(group));
 }
 
-function deriveTimings(capabilities: BackendCapabilities, options: ConformanceOptions<Backend>, roundTripMs: number): Timings {
+function deriveTimings(
+  capabilities: BackendCapabilities,
+  options: ConformanceOptions<Backend>,
+  roundTripMs: number,
+  faults: FaultEnvironment | undefined,
+): Timings {
   const minLeaseMs = positive(capabilities.minLeaseMs, 1);
   const resolutionMs = positive(capabilities.ttlResolutionMs, 1);
   const leaseMs = Math.max(options.leaseMs ?? 300, minLeaseMs);
@@ -128,7 +139,7 @@ function deriveTimings(capabilities: BackendCapabilities, options: ConformanceOp
     expiryGraceMs: 2 * resolutionMs + 4 * rounded + 250,
     promptMs: 50 + 2 * rounded + slackMs,
     roundTripMs: rounded,
-    testTimeoutMs: options.testTimeoutMs ?? 20_000 + 20 * leaseMs + 10 * resolutionMs,
+    testTimeoutMs: options.testTimeoutMs ?? Math.max(20_000 + 20 * leaseMs + 10 * resolutionMs, faults?.checkTimeLimitMs ?? 0),
     concurrency: Math.max(1, Math.floor(options.concurrency ?? 1)),
     lagToleranceMs: 50,
   };

@@ -1,10 +1,10 @@
 import { once } from 'node:events';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { TcpProxy } from '../tcp-proxy.js';
+import { TcpFaultProxy } from '../../src/index.js';
 
 let echo: Server;
-let proxy: TcpProxy;
+let proxy: TcpFaultProxy;
 const sockets: Socket[] = [];
 
 beforeEach(async () => {
@@ -16,7 +16,7 @@ beforeEach(async () => {
   await once(echo, 'listening');
   const address = echo.address();
   if (address === null || typeof address === 'string') throw new Error('echo server has no port');
-  proxy = await TcpProxy.start(address.port);
+  proxy = await TcpFaultProxy.start({ host: '127.0.0.1', port: address.port });
 });
 
 afterEach(async () => {
@@ -55,7 +55,7 @@ async function roundTrip(socket: Socket, text: string, timeoutMs = 2000): Promis
   });
 }
 
-describe('TcpProxy', () => {
+describe('TcpFaultProxy', () => {
   it('forwards both directions in pass mode and counts the bytes', async () => {
     const socket = await client();
     expect((await roundTrip(socket, 'hello')).reply).toBe('hello');
@@ -65,7 +65,7 @@ describe('TcpProxy', () => {
 
   it('delays each direction by the added latency, keeping order', async () => {
     const socket = await client();
-    proxy.setMode({ kind: 'latency', ms: 100 });
+    await proxy.setMode({ kind: 'latency', ms: 100 });
     const { reply, ms } = await roundTrip(socket, 'abcdef');
     expect(reply).toBe('abcdef');
     expect(ms).toBeGreaterThanOrEqual(195);
@@ -74,7 +74,7 @@ describe('TcpProxy', () => {
   it('resets open connections and refuses new ones while in reset mode', async () => {
     const socket = await client();
     const closed = new Promise((resolve) => socket.once('close', resolve));
-    proxy.setMode({ kind: 'reset' });
+    await proxy.setMode({ kind: 'reset' });
     await closed;
     expect(socket.destroyed).toBe(true);
     const late = connect({ host: proxy.host, port: proxy.port });
@@ -89,9 +89,9 @@ describe('TcpProxy', () => {
 
   it('holds traffic in a black hole and delivers it in order once healed', async () => {
     const socket = await client();
-    proxy.setMode({ kind: 'blackhole' });
+    await proxy.setMode({ kind: 'blackhole' });
     await expect(roundTrip(socket, 'held', 300)).rejects.toThrow(/no full echo/);
-    proxy.setMode({ kind: 'pass' });
+    await proxy.setMode({ kind: 'pass' });
     const { reply } = await roundTrip(socket, '+more');
     expect(reply).toBe('held+more');
   });
@@ -118,7 +118,37 @@ describe('TcpProxy', () => {
     expect((await roundTrip(socket, '+a longer tail')).reply).toBe('second+a longer tail');
   });
 
-  it('rejects a negative latency', () => {
-    expect(() => proxy.setMode({ kind: 'latency', ms: -1 })).toThrow(RangeError);
+  it('refuses connections in refuse mode, and accepts them again on the same port once it is left', async () => {
+    const socket = await client();
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    const port = proxy.port;
+    await proxy.setMode({ kind: 'refuse' });
+    await closed;
+    const refused = connect({ host: proxy.host, port });
+    sockets.push(refused);
+    const error = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
+      refused.once('error', resolve);
+      refused.once('connect', () => resolve(undefined));
+    });
+    expect(error?.code).toBe('ECONNREFUSED');
+    await proxy.setMode({ kind: 'pass' });
+    expect(proxy.port).toBe(port);
+    expect((await roundTrip(await client(), 'back')).reply).toBe('back');
+  });
+
+  it('resetConnections drops the open connections and what they hold, and new ones work', async () => {
+    const socket = await client();
+    await proxy.setMode({ kind: 'blackhole' });
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    socket.write('lost');
+    proxy.resetConnections();
+    await closed;
+    await proxy.setMode({ kind: 'pass' });
+    expect((await roundTrip(await client(), 'fresh')).reply).toBe('fresh');
+    expect(proxy.stats.bytesToServer).toBe('fresh'.length);
+  });
+
+  it('rejects a negative latency', async () => {
+    await expect(proxy.setMode({ kind: 'latency', ms: -1 })).rejects.toThrow(RangeError);
   });
 });

@@ -1,23 +1,24 @@
 /**
  * A small TCP proxy for network-fault tests: it listens on a loopback port and forwards to a
- * loopback server, and can add latency, reset every connection, or black-hole traffic.
+ * server, and can add latency, black-hole traffic, reset every connection, or refuse them.
  *
  * The black hole stalls both directions and keeps what it holds: when the network "heals"
  * (back to `pass`), the held bytes are delivered in order, as TCP retransmission would. Bytes
  * are never silently dropped mid-stream, because real TCP never does that either — a stream
- * either arrives in order or the connection dies (use `reset` for that).
+ * either arrives in order or the connection dies (use `reset`, or
+ * {@link TcpFaultProxy.resetConnections}, for that).
  *
  * Independently of the mode, the client → server direction alone can be held
- * ({@link TcpProxy.holdToServer}): what clients send queues until
- * {@link TcpProxy.releaseToServer} while the server's replies keep flowing — a request held
- * up in the network after its sender had every reason to send it.
+ * ({@link TcpFaultProxy.holdToServer}): what clients send queues until
+ * {@link TcpFaultProxy.releaseToServer} while the server's replies keep flowing — a request
+ * held up in the network after its sender had every reason to send it.
  *
  * @module
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 
 /** What the proxy does with traffic. */
-export type ProxyMode =
+export type FaultProxyMode =
   /** Forward at once. */
   | { readonly kind: 'pass' }
   /** Forward each chunk `ms` after it arrived, in order. */
@@ -25,14 +26,30 @@ export type ProxyMode =
   /** Reset (RST) every open connection now, and every new one as it arrives. */
   | { readonly kind: 'reset' }
   /** Accept connections but deliver nothing, in either direction, until the mode changes. */
-  | { readonly kind: 'blackhole' };
+  | { readonly kind: 'blackhole' }
+  /**
+   * Reset every open connection and stop listening, so that connecting is refused
+   * (`ECONNREFUSED`); the proxy listens again, on the same port, when the mode changes.
+   */
+  | { readonly kind: 'refuse' };
 
 /** Traffic counters. */
-export interface ProxyStats {
+export interface FaultProxyStats {
+  /** Connections accepted (including those reset at once in `reset` mode). */
   readonly connections: number;
+  /** Connections the proxy reset. */
   readonly resets: number;
+  /** Bytes delivered to the server. */
   readonly bytesToServer: number;
+  /** Bytes delivered to clients. */
   readonly bytesToClient: number;
+}
+
+/** Where a {@link TcpFaultProxy} forwards to. */
+export interface ProxyTarget {
+  /** @default '127.0.0.1' */
+  readonly host?: string;
+  readonly port: number;
 }
 
 const LOOPBACK = '127.0.0.1';
@@ -48,7 +65,7 @@ class Lane {
   #timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
-    private readonly proxy: TcpProxy,
+    private readonly proxy: TcpFaultProxy,
     private readonly to: Socket,
     private readonly count: (bytes: number) => void,
     /** Whether this lane is held regardless of the mode (client → server holds). */
@@ -68,7 +85,7 @@ class Lane {
       this.#timer = undefined;
     }
     const mode = this.proxy.mode;
-    if (mode.kind === 'blackhole' || mode.kind === 'reset' || this.to.destroyed) return;
+    if (mode.kind === 'blackhole' || mode.kind === 'reset' || mode.kind === 'refuse' || this.to.destroyed) return;
     if (this.held()) return;
     const delay = mode.kind === 'latency' ? mode.ms : 0;
     const now = performance.now();
@@ -101,52 +118,53 @@ interface Connection {
 }
 
 /**
- * A loopback TCP proxy with switchable faults.
+ * A loopback TCP proxy with switchable faults, for putting a network between a backend and
+ * its server. The conformance suite's `faults` group puts one in front of the server a backend
+ * author names; fault tests can use it directly.
  *
  * @example
- * const proxy = await TcpProxy.start(6379)
- * // point the client at proxy.port
- * proxy.setMode({ kind: 'blackhole' })
- * proxy.setMode({ kind: 'pass' })
+ * const proxy = await TcpFaultProxy.start({ host: '127.0.0.1', port: 6379 })
+ * // point the client at proxy.host:proxy.port
+ * await proxy.setMode({ kind: 'blackhole' })
+ * await proxy.setMode({ kind: 'pass' })
  * await proxy.close()
  */
-export class TcpProxy {
+export class TcpFaultProxy {
   readonly #server: Server;
-  readonly #targetPort: number;
+  readonly #target: { readonly host: string; readonly port: number };
   readonly #connections = new Set<Connection>();
-  #mode: ProxyMode = { kind: 'pass' };
+  #port = 0;
+  #closed = false;
+  #mode: FaultProxyMode = { kind: 'pass' };
   /** 'off', 'held', or 'after-reply' (held from the next server → client chunk on). */
   #toServerHold: 'off' | 'held' | 'after-reply' = 'off';
   #stats = { connections: 0, resets: 0, bytesToServer: 0, bytesToClient: 0 };
 
-  private constructor(server: Server, targetPort: number) {
+  private constructor(server: Server, target: ProxyTarget) {
     this.#server = server;
-    this.#targetPort = targetPort;
+    this.#target = { host: target.host ?? LOOPBACK, port: target.port };
   }
 
   /**
-   * Starts a proxy on a free loopback port forwarding to `127.0.0.1:targetPort`.
+   * Starts a proxy on a free loopback port forwarding to `target` (a port on `127.0.0.1`, or
+   * a host and port).
    * @throws {Error} when the port cannot be bound.
+   * @throws {RangeError} when the target port is not a TCP port number.
    */
-  static async start(targetPort: number): Promise<TcpProxy> {
+  static async start(target: ProxyTarget | number): Promise<TcpFaultProxy> {
+    const resolved = typeof target === 'number' ? { port: target } : target;
+    if (!Number.isInteger(resolved.port) || resolved.port <= 0 || resolved.port > 65_535)
+      throw new RangeError(`the proxy's target port must be a TCP port number, got ${String(resolved.port)}`);
     const server = createServer();
-    const proxy = new TcpProxy(server, targetPort);
+    const proxy = new TcpFaultProxy(server, resolved);
     server.on('connection', (client) => proxy.#accept(client));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, LOOPBACK, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await proxy.#listen(0);
     return proxy;
   }
 
-  /** The loopback port clients connect to. */
+  /** The loopback port clients connect to (the same port before and after `refuse`). */
   get port(): number {
-    const address = this.#server.address();
-    if (address === null || typeof address === 'string') throw new Error('TcpProxy is not listening');
-    return address.port;
+    return this.#port;
   }
 
   /** Always `127.0.0.1`. */
@@ -154,13 +172,18 @@ export class TcpProxy {
     return LOOPBACK;
   }
 
+  /** Where the proxy forwards to. */
+  get target(): { readonly host: string; readonly port: number } {
+    return this.#target;
+  }
+
   /** The current mode. */
-  get mode(): ProxyMode {
+  get mode(): FaultProxyMode {
     return this.#mode;
   }
 
   /** Traffic so far. */
-  get stats(): ProxyStats {
+  get stats(): FaultProxyStats {
     return { ...this.#stats };
   }
 
@@ -169,19 +192,41 @@ export class TcpProxy {
     return this.#connections.size;
   }
 
-  /** Switches mode; takes effect at once on every open connection. */
-  setMode(mode: ProxyMode): void {
+  /**
+   * Switches mode; takes effect at once on every open connection. Resolves once the mode is in
+   * force: leaving `refuse` means listening again, which is the only step that waits.
+   * @throws {RangeError} for a negative latency.
+   * @throws {Error} when the proxy is closed, or cannot listen on its port again after `refuse`.
+   */
+  async setMode(mode: FaultProxyMode): Promise<void> {
+    if (this.#closed) throw new Error('the TcpFaultProxy is closed');
     if (mode.kind === 'latency' && !(Number.isFinite(mode.ms) && mode.ms >= 0))
       throw new RangeError(`latency must be a non-negative number of ms, got ${mode.ms}`);
+    const wasRefusing = this.#mode.kind === 'refuse';
     this.#mode = mode;
+    if (mode.kind === 'refuse') {
+      this.resetConnections();
+      if (!wasRefusing) await this.#stopListening();
+      return;
+    }
+    if (wasRefusing) await this.#listen(this.#port);
     if (mode.kind === 'reset') {
-      for (const connection of [...this.#connections]) this.#reset(connection);
+      this.resetConnections();
       return;
     }
     for (const connection of this.#connections) {
       connection.up.pump();
       connection.down.pump();
     }
+  }
+
+  /**
+   * Resets (RST) every open connection now, whatever the mode, dropping what they hold: a
+   * fault that outlived the connections open during it (after a long black hole, a real
+   * network's TCP gives up on them).
+   */
+  resetConnections(): void {
+    for (const connection of [...this.#connections]) this.#reset(connection);
   }
 
   /** Whether client → server bytes are being held (see {@link holdToServer}). */
@@ -213,22 +258,42 @@ export class TcpProxy {
     for (const connection of this.#connections) connection.up.pump();
   }
 
-  /** Stops listening and resets every connection. */
+  /** Stops listening and resets every connection. Idempotent. */
   async close(): Promise<void> {
-    for (const connection of [...this.#connections]) this.#reset(connection);
-    await new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    if (this.#closed) return;
+    this.#closed = true;
+    this.resetConnections();
+    if (this.#server.listening) await this.#stopListening();
+  }
+
+  async #listen(port: number): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(port, LOOPBACK, () => {
+        this.#server.off('error', reject);
+        resolve();
+      });
+    });
+    const address = this.#server.address();
+    if (address === null || typeof address === 'string') throw new Error('the TcpFaultProxy is not listening on a TCP port');
+    this.#port = address.port;
+  }
+
+  /** Resolves once the listening socket is closed (connections are reset by the caller). */
+  #stopListening(): Promise<void> {
+    return new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
 
   #accept(client: Socket): void {
     this.#stats.connections += 1;
     client.setNoDelay(true);
-    if (this.#mode.kind === 'reset') {
+    if (this.#mode.kind === 'reset' || this.#mode.kind === 'refuse' || this.#closed) {
       this.#stats.resets += 1;
       client.on('error', () => undefined);
       client.resetAndDestroy();
       return;
     }
-    const server = connect({ host: LOOPBACK, port: this.#targetPort });
+    const server = connect({ host: this.#target.host, port: this.#target.port });
     server.setNoDelay(true);
     const connection: Connection = {
       client,
