@@ -618,20 +618,26 @@ export function registerLockChecks(env: ConformanceEnvironment): void {
   });
 
   /**
-   * One key: the stale holder keeps writing under its lease, from a few writers at once, while
-   * its lease lapses and a new holder takes the key and writes. Resolves what the key holds in
-   * the end (the new holder's value, when every write under the lapsed lease was refused).
+   * One race on one key: the stale holder keeps writing under its lease, from a few writers at
+   * once, while its lease lapses and a new holder takes the key and writes `value`. Resolves
+   * the new holder's lease and what the key holds once every stale write settled (`value`, when
+   * every write under the lapsed lease that came after the takeover was refused).
    */
-  const raceStaleWriters = async (backend: LockingBackend, key: string): Promise<{ final: string | undefined; detail: string }> => {
+  const raceStaleWriters = async (
+    backend: LockingBackend,
+    key: string,
+    stale: Lease,
+    staleSince: number,
+    value: string,
+    nextLeaseMs: number,
+  ): Promise<{ current: Lease; currentSince: number; final: string | undefined; detail: string }> => {
     const encode = (text: string): Uint8Array => new TextEncoder().encode(text);
-    const stale = await mustLock(backend, key);
-    const acquiredAt = performance.now();
     let newWritten = false;
     let gaveUp = false;
     const counts = { written: 0, lost: 0, afterNew: 0 };
     const writers = Array.from({ length: RACE_WRITERS }, async (_, w) => {
       // From shortly before the lapse: the writes in flight when it comes are the ones that race.
-      await sleep(Math.max(0, leaseMs - 2 * promptMs) - since(acquiredAt));
+      await sleep(Math.max(0, leaseMs - 2 * promptMs) - since(staleSince));
       let afterNew = 0;
       for (let i = 0; !gaveUp && afterNew < 3; i++) {
         const startedAfterNew = newWritten;
@@ -644,35 +650,54 @@ export function registerLockChecks(env: ConformanceEnvironment): void {
         await sleep(1);
       }
     });
+    let current: Lease | undefined;
+    let currentSince: number | undefined;
+    const waitMs = lapseWithinMs + leaseMs;
     try {
-      const current = await backend.acquireLock(key, { leaseMs: 20 * leaseMs, waitMs: lapseWithinMs + leaseMs });
-      if (current === undefined) expect.fail(`the new holder did not get ${key} within ${lapseWithinMs + leaseMs} ms`);
-      expect(await backend.set(key, encode('new holder'), { lease: current }), 'the new holder’s write').toBe('written');
+      current = await backend.acquireLock(key, { leaseMs: nextLeaseMs, waitMs });
+      currentSince = performance.now();
+      if (current === undefined) expect.fail(`the new holder did not get ${key} within ${waitMs} ms`);
+      expect(await backend.set(key, encode(value), { lease: current }), `the write of ${value}`).toBe('written');
       newWritten = true;
     } finally {
       gaveUp = !newWritten;
       await Promise.all(writers);
     }
     const stored = await backend.get(key);
-    const tookOverAt = Math.round(since(acquiredAt));
     return {
+      current,
+      currentSince: currentSince ?? performance.now(),
       final: stored === undefined ? undefined : new TextDecoder().decode(stored),
-      detail: `stale writes: ${counts.written} written, ${counts.lost} lease-lost (${counts.afterNew} sent after the new holder wrote); settled ${tookOverAt} ms after the stale acquire`,
+      detail: `stale writes: ${counts.written} written, ${counts.lost} lease-lost, ${counts.afterNew} of them sent after ${value} was written; settled ${Math.round(since(staleSince))} ms after the stale lease was granted`,
     };
   };
 
   section('lease-conditional writes under a race', () => {
     checkUnless(
       noLocks ?? (env.capabilities.atomicLeaseWrites ? undefined : 'the backend declares atomicLeaseWrites: false'),
-      `stale holders writing as their lease lapses never overwrite the new holder: ${RACE_KEYS} keys, ${RACE_WRITERS} stale writers each`,
+      `stale holders writing as their lease lapses never overwrite the new holder: ${RACE_KEYS} keys, ${RACE_ROUNDS} takeovers each, ${RACE_WRITERS} stale writers per takeover`,
       async (h) => {
         const { backend } = await setup(h);
-        const keys = Array.from({ length: RACE_KEYS }, (_, i) => h.key(`race${i}`));
-        const races = await Promise.all(keys.map((key) => raceStaleWriters(backend, key)));
-        const overwritten = races.flatMap(({ final, detail }, i) =>
-          final === 'new holder' ? [] : [`key ${i} holds ${final === undefined ? 'nothing' : JSON.stringify(final)} (${detail})`],
+        const overwritten: string[] = [];
+        await Promise.all(
+          Array.from({ length: RACE_KEYS }, async (_, k) => {
+            const key = h.key(`race${k}`);
+            let staleSince = performance.now();
+            let stale = await mustLock(backend, key);
+            for (let round = 1; round <= RACE_ROUNDS; round++) {
+              // Each new holder's lease lapses in turn and it becomes the stale holder of the next round.
+              const value = `holder ${round}`;
+              const race = await raceStaleWriters(backend, key, stale, staleSince, value, round < RACE_ROUNDS ? leaseMs : 20 * leaseMs);
+              if (race.final !== value) {
+                overwritten.push(
+                  `key ${k}, takeover ${round}: holds ${race.final === undefined ? 'nothing' : JSON.stringify(race.final)}, not ${value} (${race.detail})`,
+                );
+              }
+              [stale, staleSince] = [race.current, race.currentSince];
+            }
+          }),
         );
-        expect(overwritten, 'keys whose new holder’s value a stale write replaced').toStrictEqual([]);
+        if (overwritten.length > 0) expect.fail(`a stale write replaced the new holder’s value:\n${overwritten.join('\n')}`);
       },
     );
   });
@@ -821,9 +846,10 @@ const HAND_OVER_HOLD_MS = 1_000;
 const POLL_ALLOWANCE_MS = 250;
 /** Acquires made by the leak check: a listener or timer per acquire then shows as dozens. */
 const LEAK_ROUNDS = 30;
-/** Keys raced at once, and stale writers per key, in the race check. */
+/** Keys raced at once, takeovers per key and stale writers per takeover, in the race check. */
 const RACE_KEYS = 4;
-const RACE_WRITERS = 3;
+const RACE_ROUNDS = 3;
+const RACE_WRITERS = 4;
 
 function expectIncreasing(tokens: readonly bigint[]): void {
   for (let i = 1; i < tokens.length; i++) {
