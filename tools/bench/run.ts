@@ -10,9 +10,11 @@ import { codecSuite } from './suites/codec.js';
 import { memorySuite } from './suites/memory.js';
 import { memcachedSuite } from './suites/memcached.js';
 import { mongoSuite } from './suites/mongo.js';
+import { postgresSuite } from './suites/postgres.js';
 import { redisSuite } from './suites/redis.js';
+import { sqliteSuite } from './suites/sqlite.js';
 
-const SUITES: readonly Suite[] = [codecSuite, memorySuite, redisSuite, memcachedSuite, mongoSuite];
+const SUITES: readonly Suite[] = [codecSuite, memorySuite, redisSuite, memcachedSuite, mongoSuite, postgresSuite, sqliteSuite];
 
 const code = await main(SUITES, process.argv.slice(2));
 process.exitCode = code;

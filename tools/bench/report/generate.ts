@@ -2,21 +2,24 @@
  * Turns the results of `npm run bench` into `docs/PERFORMANCE.md` and
  * `docs/performance-chart.svg`:
  *
- *   npx tsx tools/bench/report/generate.ts [--from <results dir>] [--out <docs dir>]
+ *   npx tsx tools/bench/report/generate.ts [--from <results dir>] [--out <docs dir>] [--suites a,b]
  *
  * `--from` defaults to `.bench-results` and `--out` to `docs`, both at the repository root;
- * relative paths given on the command line are taken from the current directory.
+ * relative paths given on the command line are taken from the current directory. `--suites a,b`
+ * renders only those suites, as a block spliced into the existing document before its caveats
+ * (replacing an earlier block of the same suites), for suites run apart from the others; the
+ * chart and the rest of the document stay as they are.
  *
  * @module
  */
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
 import { format, resolveConfig } from 'prettier';
 import { REPO_ROOT, RESULTS_DIR, type SuiteResult, type Timing } from '../harness/index.js';
 import { chartData } from './chart-data.js';
 import { renderChart } from './chart.js';
-import { loadResults } from './load.js';
-import { renderDocument } from './markdown.js';
+import { KNOWN_SUITES, loadResults } from './load.js';
+import { renderDocument, renderSuiteBlock, suiteBlockMarkers } from './markdown.js';
 import { dateText, rangeText, runInfo } from './run-info.js';
 import { packageVersions } from './versions.js';
 
@@ -24,15 +27,18 @@ const DOCUMENT = 'PERFORMANCE.md';
 const CHART = 'performance-chart.svg';
 
 const USAGE = [
-  'usage: npx tsx tools/bench/report/generate.ts [--from <results dir>] [--out <docs dir>]',
+  'usage: npx tsx tools/bench/report/generate.ts [--from <results dir>] [--out <docs dir>] [--suites a,b]',
   '',
   `  --from DIR   where npm run bench wrote <suite>.json (default: ${relative(process.cwd(), RESULTS_DIR) || '.'})`,
   `  --out DIR    where ${DOCUMENT} and ${CHART} go (default: ${relative(process.cwd(), join(REPO_ROOT, 'docs')) || '.'})`,
+  '  --suites A,B only these suites (run apart from the others): their block in the existing document is replaced, the rest kept',
 ].join('\n');
 
 interface Arguments {
   readonly from: string;
   readonly out: string;
+  /** Only these suites, spliced into the existing document. */
+  readonly suites: readonly string[] | undefined;
 }
 
 /** Thrown for a command line that cannot be understood (exit code 2). */
@@ -43,18 +49,24 @@ class UsageError extends Error {
 function parse(argv: readonly string[]): Arguments | 'help' {
   let from = RESULTS_DIR;
   let out = join(REPO_ROOT, 'docs');
+  let suites: string[] | undefined;
   const args = [...argv];
   while (args.length > 0) {
     const arg = args.shift() as string;
     const [flag, inline] = arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg, undefined];
     if (flag === '--help' || flag === '-h') return 'help';
-    if (flag !== '--from' && flag !== '--out') throw new UsageError(`unknown argument ${arg}`);
+    if (flag !== '--from' && flag !== '--out' && flag !== '--suites') throw new UsageError(`unknown argument ${arg}`);
     const value = inline ?? args.shift();
-    if (value === undefined || value.length === 0) throw new UsageError(`${flag} needs a folder`);
-    if (flag === '--from') from = resolve(value);
+    if (value === undefined || value.length === 0)
+      throw new UsageError(`${flag} needs ${flag === '--suites' ? 'suite names' : 'a folder'}`);
+    if (flag === '--suites') {
+      suites = value.split(',').filter((name) => name.length > 0);
+      const unknown = suites.filter((name) => !KNOWN_SUITES.includes(name));
+      if (unknown.length > 0) throw new UsageError(`unknown suite ${unknown.join(', ')} (known: ${KNOWN_SUITES.join(', ')})`);
+    } else if (flag === '--from') from = resolve(value);
     else out = resolve(value);
   }
-  return { from, out };
+  return { from, out, suites };
 }
 
 /** A path as a reader at the repository root would type it. */
@@ -106,6 +118,7 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`no results folder at ${args.from}: run \`npm run bench\` first (or pass --from <dir>)\n`);
     return 1;
   }
+  if (args.suites !== undefined) return spliceSuites(args, args.suites);
   const loaded = loadResults(args.from);
   const results = loaded.flatMap((s) => (s.kind === 'ok' ? [s.result] : []));
   const resultsDir = shown(args.from);
@@ -146,6 +159,43 @@ async function main(argv: readonly string[]): Promise<number> {
     `wrote ${shown(join(args.out, DOCUMENT))} and ${shown(join(args.out, CHART))} ` +
       `(chart: ${data.groups.length} operation groups, ${data.lockRows.length} lock rows)\n`,
   );
+  return 0;
+}
+
+/** `--suites`: renders those suites' block and puts it into the existing document (before its caveats, or in place of the old block). */
+async function spliceSuites(args: Arguments, names: readonly string[]): Promise<number> {
+  const documentPath = join(args.out, DOCUMENT);
+  let existing: string;
+  try {
+    existing = readFileSync(documentPath, 'utf8');
+  } catch (error) {
+    process.stderr.write(`--suites needs the existing ${shown(documentPath)} to splice into: ${String(error)}\n`);
+    return 1;
+  }
+  const loaded = loadResults(args.from).filter((s) => names.includes(s.name));
+  const results = loaded.flatMap((s) => (s.kind === 'ok' ? [s.result] : []));
+  const block = renderSuiteBlock({
+    suites: loaded,
+    run: runInfo(results),
+    versions: packageVersions(REPO_ROOT, results).filter((v) => v.recorded.length > 0),
+    resultsDir: shown(args.from),
+    chartFile: CHART,
+  });
+  const { begin, end } = suiteBlockMarkers(loaded.map((s) => s.name));
+  const start = existing.indexOf(begin);
+  const stop = existing.indexOf(end);
+  let document: string;
+  if (start >= 0 && stop > start) document = `${existing.slice(0, start)}${block}${existing.slice(stop + end.length + 1)}`;
+  else {
+    const caveats = existing.indexOf('\n## Caveats');
+    const at = caveats >= 0 ? caveats + 1 : existing.length;
+    document = `${existing.slice(0, at)}${block}\n${existing.slice(at)}`;
+  }
+  const config = (await resolveConfig(documentPath)) ?? {};
+  writeFileSync(documentPath, await format(document, { ...config, filepath: documentPath }));
+  for (const suite of loaded)
+    process.stderr.write(`${suite.name.padEnd(10)} ${suite.kind === 'ok' ? `${suite.result.cases.length} cases` : suite.kind}\n`);
+  process.stderr.write(`spliced ${loaded.map((s) => s.name).join(', ')} into ${shown(documentPath)} (the chart is unchanged)\n`);
   return 0;
 }
 

@@ -20,7 +20,7 @@ import type {
 } from '../harness/index.js';
 
 /** The suites of `tools/bench/run.ts`, in the order the report shows them. */
-export const KNOWN_SUITES: readonly string[] = ['codec', 'memory', 'redis', 'memcached', 'mongo'];
+export const KNOWN_SUITES: readonly string[] = ['codec', 'memory', 'redis', 'memcached', 'mongo', 'postgres', 'sqlite'];
 
 /** One suite as found in the results folder. */
 export type LoadedSuite =

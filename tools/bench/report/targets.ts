@@ -68,9 +68,14 @@ export function isLockCase(result: CaseResult): boolean {
 
 /** The get/set/getMany operation a case measures, if it is one of those. */
 export function kvOperation(caseName: string): 'get' | 'set' | 'getMany' | undefined {
-  if (caseName === 'get' || caseName === 'set') return caseName;
-  return /^getMany\(/.test(caseName) ? 'getMany' : undefined;
+  // `get, 64 in flight` (suites measuring several levels) is a get case too.
+  const operation = caseName.replace(IN_FLIGHT_SUFFIX, '');
+  if (operation === 'get' || operation === 'set') return operation;
+  return /^getMany\(/.test(operation) ? 'getMany' : undefined;
 }
+
+/** The `, N in flight` suffix of the cases of suites that measure several levels of concurrency. */
+const IN_FLIGHT_SUFFIX = /, \d+ in flight$/;
 
 function measured(result: CaseResult, name: string): ContenderResult | Verdict {
   const contender = result.contenders.find((c) => c.name === name);
@@ -80,13 +85,13 @@ function measured(result: CaseResult, name: string): ContenderResult | Verdict {
   return contender;
 }
 
-function ratioGoal(suite: string, caseName: string | RegExp, goal: RatioGoal, label?: string): IssueTarget {
+function ratioGoal(suite: string, caseName: string | RegExp, goal: RatioGoal, label?: string, caseLabel?: string): IssueTarget {
   const threshold = `${goal.min.toFixed(2)}×`;
   const escaped = `${goal.contender} ≥ ${threshold} ${goal.reference}`.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
   return {
     suite,
     caseName,
-    caseLabel: typeof caseName === 'string' ? caseName : 'getMany(…)',
+    caseLabel: caseLabel ?? (typeof caseName === 'string' ? caseName : 'getMany(…)'),
     label: label ?? `${goal.contender} ${goal.strict ? '>' : '≥'} ${threshold} ${goal.reference}`,
     ratio: goal,
     recorded: goal.strict ? new RegExp(`^${goal.contender} .*faster than`) : new RegExp(`^${escaped}$`),
@@ -170,7 +175,29 @@ export const ISSUE_TARGETS: readonly IssueTarget[] = [
     ratioGoal('mongo', op, { contender: 'latchkey', reference: 'raw mongodb', min: 0.85, strict: false }),
   ),
   lostUpdates('mongo', true),
+  ...inFlightGoals('postgres', 'raw pg', 0.95),
+  ...inFlightGoals('sqlite', 'raw better-sqlite3', 0.95),
 ];
+
+/** latchkey ≥ `min`× `reference` on get, set and getMany at each level in flight the suite measured (1 and 64). */
+function inFlightGoals(suite: string, reference: string, min: number): IssueTarget[] {
+  const operations = [
+    ['get', 'get'],
+    ['set', 'set'],
+    ['getMany\\(\\d+\\)', 'getMany(…)'],
+  ] as const;
+  return [1, 64].flatMap((level) =>
+    operations.map(([pattern, label]) =>
+      ratioGoal(
+        suite,
+        new RegExp(`^${pattern}, ${level} in flight$`),
+        { contender: 'latchkey', reference, min, strict: false },
+        undefined,
+        `${label}, ${level} in flight`,
+      ),
+    ),
+  );
+}
 
 function applies(target: IssueTarget, suite: string, result: CaseResult): boolean {
   if (target.suite !== suite) return false;

@@ -167,3 +167,24 @@ export function kvCases(options: KvCaseOptions): BenchCase[] {
     },
   ];
 }
+
+/**
+ * The three cases at each of `levels` operations in flight (getMany too), pinned so that
+ * `--concurrency` leaves them alone: `get, 1 in flight`, `get, 64 in flight`, `set, 1 in flight`, ….
+ */
+export function kvCasesInFlight(options: Omit<KvCaseOptions, 'concurrency' | 'batchConcurrency'>, levels: readonly number[]): BenchCase[] {
+  const byLevel = levels.map((level) =>
+    kvCases({ ...options, concurrency: level, batchConcurrency: level }).map((bench): BenchCase => ({
+      ...bench,
+      name: inFlightCaseName(bench.name, level),
+      fixedConcurrency: true,
+    })),
+  );
+  const operations = byLevel[0]?.length ?? 0;
+  return Array.from({ length: operations }, (_, op) => byLevel.map((cases) => cases[op] as BenchCase)).flat();
+}
+
+/** The name of an operation's case at `level` in flight (`get, 64 in flight`). */
+export function inFlightCaseName(operation: string, level: number): string {
+  return `${operation}, ${level} in flight`;
+}

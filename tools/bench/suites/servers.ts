@@ -1,6 +1,6 @@
 /**
  * Servers for the adapter suites: the user's own (`LATCHKEY_REDIS_URL`,
- * `LATCHKEY_MEMCACHED_SERVERS`, `LATCHKEY_MONGODB_URL`) or throwaway ones from
+ * `LATCHKEY_MEMCACHED_SERVERS`, `LATCHKEY_MONGODB_URL`, `LATCHKEY_POSTGRES_URL`) or throwaway ones from
  * `tools/test-servers` on free loopback ports, stopped at the end of the suite.
  *
  * @module
@@ -90,5 +90,16 @@ export async function mongoServer(): Promise<BenchServer | NoServer> {
       return server;
     },
     (h) => `throwaway ${engine} on 127.0.0.1:${h.port} (tools/test-servers)`,
+  );
+}
+
+/** A PostgreSQL server: `LATCHKEY_POSTGRES_URL`, else a throwaway `postgres` (initdb in a temp dir). */
+export async function postgresServer(): Promise<BenchServer | NoServer> {
+  const own = fromEnv('LATCHKEY_POSTGRES_URL');
+  if (own !== undefined) return own;
+  return throwaway(
+    'PostgreSQL',
+    async () => (await import('@latchkey/test-servers')).startPostgres(),
+    (h) => `throwaway PostgreSQL on 127.0.0.1:${h.port} (tools/test-servers)`,
   );
 }
