@@ -21,16 +21,31 @@ interface PlantedDefect {
   readonly caughtBy: readonly Check[];
 }
 
+/** Check names with numbers in them, as the suite registers them. */
+const RACE_CHECK =
+  'stale holders writing as their lease lapses never overwrite the new holder: 4 keys, 3 takeovers each, 4 stale writers per takeover';
+const HAND_OVER_CHECK =
+  'a release hands the key to a waiter on another handle (createPeer) within the round-trip bound plus one poll (250 ms), not at the holder’s lapse';
+const LEAK_CHECK =
+  'acquires that settle (granted, timed out, granted after a release) leave no abort listener on their signal and no timer or handle running (30 acquires)';
+const CLOSE_CHECK = 'close leaves nothing running: every timer, socket and handle the backend made is gone once close resolves';
+
 const DEFECTS: readonly PlantedDefect[] = [
   {
     fixture: 'non-exclusive-lock',
     defect: 'a lock that is not exclusive',
     caughtBy: [
       ['locks', 'a try (waitMs 0) on a held key resolves undefined promptly'],
-      ['locks', 'only one of many concurrent waiters holds the key at a time, and each gets it'],
+      [
+        'locks',
+        'only one of 8 concurrent waiters holds the key at a time, each gets it, and their read-modify-writes under the lease add up to 8',
+      ],
       ['store-locks', 'tryAcquire resolves true on a free key and false while another lock holds it'],
       ['store-locks', 'read-modify-write by 12 workers on one store under the lock ends with the exact count'],
-      ['store-locks', 'a lock held through one store blocks tryAcquire through another store on the same backend'],
+      [
+        'store-locks',
+        'a lock held through one store blocks tryAcquire through another store on the same backend, which takes it after the release and writes under it',
+      ],
     ],
   },
   {
@@ -76,7 +91,7 @@ const DEFECTS: readonly PlantedDefect[] = [
     defect: "a delete that answers 'deleted' for missing keys",
     caughtBy: [
       ['data', "delete of a key never written resolves 'missing' and leaves a stored key alone"],
-      ['store', 'delete of a missing key rejects with NotFoundError whose target is the key'],
+      ['store', 'delete of a missing key rejects with NotFoundError whose target is the key, and leaves a stored key alone'],
     ],
   },
   {
@@ -241,6 +256,26 @@ const DEFECTS: readonly PlantedDefect[] = [
     defect: "an in-process backend declaring lockScope 'distributed' without createPeer",
     caughtBy: [['data', "a backend declaring lockScope 'distributed' is given createPeer, so its locks are checked across handles"]],
   },
+  {
+    fixture: 'lease-check-then-write',
+    defect: 'a lease-conditional write done in two steps (check the lease, then write a round trip later)',
+    caughtBy: [['locks', RACE_CHECK]],
+  },
+  {
+    fixture: 'release-wakes-only-local',
+    defect: 'a release that wakes only the releasing handle’s own waiters, never another handle’s',
+    caughtBy: [['locks', HAND_OVER_CHECK]],
+  },
+  {
+    fixture: 'acquire-leaks-listener-and-timer',
+    defect: 'an acquire that leaves its abort listener on the signal and its wait timer running',
+    caughtBy: [['locks', LEAK_CHECK]],
+  },
+  {
+    fixture: 'close-leaves-timer',
+    defect: 'a close() that leaves the backend’s sweeper interval running',
+    caughtBy: [['data', CLOSE_CHECK]],
+  },
 ];
 
 /** True when `name` (a full name below the module) is `check`. */
@@ -254,7 +289,7 @@ function resultsOf(run: CliRun, module: string): CheckResult[] {
 
 const modulePath = (fixture: string): string => `defects/${fixture}.ts`;
 
-/** The defect-free handle close-keeps-leases builds on: a backend with createPeer. */
+/** The defect-free handle close-keeps-leases and release-wakes-only-local build on: a backend with createPeer. */
 const PEER_CONTROL = 'peer-memory-backend.ts';
 
 describe('the suite catches planted defects', () => {
@@ -289,12 +324,20 @@ describe('the suite catches planted defects', () => {
     expect(apply + notApplicable).toBe(total);
   });
 
-  it('passes a correct backend with createPeer (the control of close-keeps-leases), the peer checks included', () => {
+  it('passes a correct backend with createPeer (the control of close-keeps-leases and release-wakes-only-local), the peer checks included', () => {
     expect(peerControl?.failed, peerControl?.stdout).toStrictEqual([]);
     expect(peerControl?.code).toBe(0);
     const results = peerControl === undefined ? [] : resultsOf(peerControl, PEER_CONTROL);
-    const givesBack: Check = ['locks', 'close gives back the leases it holds: a peer takes each key at once'];
-    expect(results.filter((result) => isCheck(result.name, givesBack)).map((result) => result.state)).toStrictEqual(['passed']);
+    const peerChecks: Check[] = [
+      ['locks', 'close gives back the leases it holds: a peer takes each key at once'],
+      ['locks', HAND_OVER_CHECK],
+    ];
+    for (const peerCheck of peerChecks) {
+      expect(
+        results.filter((result) => isCheck(result.name, peerCheck)).map((result) => result.state),
+        peerCheck[1],
+      ).toStrictEqual(['passed']);
+    }
   });
 
   it('ends every run with the counts line and a failing exit code', () => {
