@@ -1,6 +1,16 @@
-// latchkey in one minute, on the in-memory backend: `npm start`.
+// latchkey in one minute, on the in-memory backend and then across processes on SQLite: `npm start`.
 import { getKeyValueStore, NotFoundError } from '@latchkey/core';
 import { MemoryBackend } from '@latchkey/memory';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const PROCESSES = 4;
+const TOKENS_PER_PROCESS = 25;
 
 const step = (title) => console.log(`\n\x1b[1m${title}\x1b[0m`);
 
@@ -77,4 +87,36 @@ const results = await Promise.all(
 console.log(`   creator ran ${runs} time(s); all 10 callers got ${JSON.stringify(results[0].services)}`);
 
 await store.close();
-step('Done. The store is closed; see README.md for Redis, memcached and MongoDB.');
+
+// 7. Locks across processes with no server: every process that opens the same SQLite file shares
+//    its values and its locks.
+step(`7. ${PROCESSES} processes each add ${TOKENS_PER_PROCESS} tokens to one list in a SQLite file, under the key’s lock`);
+let sqlite;
+try {
+  sqlite = await import('@latchkey/sqlite');
+} catch (error) {
+  console.log(`   skipped: @latchkey/sqlite could not be loaded (${error.message.split('\n')[0]})`);
+}
+if (sqlite !== undefined) {
+  const dir = mkdtempSync(join(tmpdir(), 'latchkey-demo-'));
+  const filename = join(dir, 'tokens.db');
+  try {
+    const worker = fileURLToPath(new URL('./sqlite-worker.mjs', import.meta.url));
+    const began = performance.now();
+    await Promise.all(
+      Array.from({ length: PROCESSES }, (_, p) => run(process.execPath, [worker, filename, String(p), String(TOKENS_PER_PROCESS)])),
+    );
+    const shared = getKeyValueStore('keystone.shared');
+    await shared.configure(new sqlite.SqliteBackend({ filename }));
+    const carol = await shared.get('tokens:carol');
+    await shared.close();
+    const wanted = PROCESSES * TOKENS_PER_PROCESS;
+    console.log(
+      `   expected ${wanted} tokens, found ${carol.length} from ${PROCESSES} processes in ${Math.round(performance.now() - began)} ms`,
+    );
+    if (carol.length !== wanted) throw new Error('lost updates: the lock did not serialise the processes');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+step('Done. The stores are closed; see README.md for Redis, memcached, MongoDB and PostgreSQL.');
