@@ -53,8 +53,10 @@ export interface Holder {
 
 /** The prepared statements of one connection, and the transactions they run in. */
 export class Statements {
-  readonly #read: Statement<{ key: string; now: number }, Buffer>;
-  readonly #write: Statement<{ key: string; value: Uint8Array; expiresAt: number | null }>;
+  // The hot paths (get, getMany, set) bind positionally: better-sqlite3 binds an object's named
+  // parameters measurably slower (about 0.5 µs a call, a few % of a get).
+  readonly #read: Statement<[key: string, now: number], Buffer>;
+  readonly #write: Statement<[key: string, value: Uint8Array, expiresAt: number | null]>;
   readonly #lockedWrite: Statement<{ key: string; value: Uint8Array; expiresAt: number | null; token: string; now: number }>;
   readonly #state: Statement<{ key: string; token: string | null; now: number }, { live: number; owned: number | null }>;
   readonly #dropUnfenced: Statement<{ key: string }>;
@@ -72,10 +74,11 @@ export class Statements {
   constructor(db: Database, table: string) {
     const t = quote(table);
     const held = '(lock_expires_at IS NULL OR lock_expires_at > :now)';
-    const readable = '(value IS NOT NULL AND (expires_at IS NULL OR expires_at > :now))';
-    this.#read = db.prepare<{ key: string; now: number }, Buffer>(`SELECT value FROM ${t} WHERE key = :key AND ${readable}`).pluck();
+    const readableAt = (now: string): string => `(value IS NOT NULL AND (expires_at IS NULL OR expires_at > ${now}))`;
+    const readable = readableAt(':now');
+    this.#read = db.prepare<[string, number], Buffer>(`SELECT value FROM ${t} WHERE key = ? AND ${readableAt('?')}`).pluck();
     this.#write = db.prepare(
-      `INSERT INTO ${t} (key, value, expires_at) VALUES (:key, :value, :expiresAt)
+      `INSERT INTO ${t} (key, value, expires_at) VALUES (?, ?, ?)
        ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at`,
     );
     this.#lockedWrite = db.prepare(
@@ -129,13 +132,13 @@ export class Statements {
 
   /** The readable value of `key` (a fresh buffer), or `undefined`. */
   read(key: string, now: number): Uint8Array | undefined {
-    const value = this.#read.get({ key, now });
+    const value = this.#read.get(key, now);
     return value === undefined ? undefined : new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
   }
 
   /** Stores `value` unconditionally, leaving the key's lease and fence as they are. */
   write(key: string, value: Uint8Array, expiresAt: number | null): void {
-    this.#write.run({ key, value, expiresAt });
+    this.#write.run(key, value, expiresAt);
   }
 
   /** Stores `value` if the lease `token` holds `key` at `now`; false (nothing written) if not. */
