@@ -19,6 +19,16 @@ export type AttemptOutcome<L extends Lease = Lease> =
    */
   | { readonly lease?: undefined; readonly retryInMs?: number | undefined };
 
+/** What {@link LockProtocol.attempt} is told about the attempt. */
+export interface AttemptContext {
+  /**
+   * `true` when a waiter of this process will keep waiting if the attempt fails (the head of
+   * the key's queue here), so a protocol with a server-side queue may enqueue this process;
+   * `false` for a single attempt (`waitMs: 0`), which must leave nothing queued behind.
+   */
+  readonly waiting: boolean;
+}
+
 /** The server side of a backend's locks, as {@link LockWaiters} uses it. */
 export interface LockProtocol<L extends Lease = Lease> {
   /**
@@ -28,11 +38,18 @@ export interface LockProtocol<L extends Lease = Lease> {
    * and reported, see {@link LockWaiters.giveBack}). A lease it returns should carry
    * `acquiredAt` (see {@link Lease.acquiredAt}).
    */
-  attempt(key: string, leaseMs: number, giveBack: (lease: L) => void): Promise<AttemptOutcome<L>>;
+  attempt(key: string, leaseMs: number, giveBack: (lease: L) => void, context: AttemptContext): Promise<AttemptOutcome<L>>;
   /** Owner-checked release: `true` when `lease` still held its key and now does not. */
   release(lease: L): Promise<boolean>;
   /** Owner-checked renewal for `leaseMs` from now: `true` when renewed. */
   extend(lease: L, leaseMs: number): Promise<boolean>;
+  /**
+   * Every waiter of this process on `key` stopped waiting without the lease (timed out,
+   * aborted, closed, or failed): a protocol that queued this process on the server for `key`
+   * takes it out of that queue (and passes on a grant that reached it meanwhile). Optional;
+   * tracked like a give-back, so {@link LockWaiters.close} waits for it. Must not reject.
+   */
+  leave?(key: string): Promise<void>;
 }
 
 /** Options of {@link LockWaiters}. */
@@ -208,6 +225,11 @@ export class LockWaiters<L extends Lease = Lease> {
     return renewed;
   }
 
+  /** How many waiters of this process wait for `key` now (a protocol asks when it releases, to queue again for them). */
+  waiting(key: string): number {
+    return this.#keys.get(key)?.waiters.filter((waiter) => !waiter.done).length ?? 0;
+  }
+
   /**
    * A release of `key` was heard from elsewhere (another process): the head attempts again.
    * Ignored while a lease of this process holds the key.
@@ -291,7 +313,7 @@ export class LockWaiters<L extends Lease = Lease> {
     const startedAt = performance.now();
     let outcome: AttemptOutcome<L>;
     try {
-      outcome = await this.#protocol.attempt(key, leaseMs, this.#giveBackLater);
+      outcome = await this.#protocol.attempt(key, leaseMs, this.#giveBackLater, SINGLE_ATTEMPT);
     } finally {
       this.#dropIfIdle(key, state);
     }
@@ -311,6 +333,8 @@ export class LockWaiters<L extends Lease = Lease> {
     state.running = true;
     let failures = 0;
     let head: Waiter | undefined;
+    /** The last attempt did not hand the lease to a waiter: the protocol may have queued this process. */
+    let queued = false;
     try {
       while (!this.closed) {
         const next = state.waiters[0];
@@ -328,7 +352,8 @@ export class LockWaiters<L extends Lease = Lease> {
         const startedAt = now;
         let outcome: AttemptOutcome<L>;
         try {
-          outcome = await this.#protocol.attempt(key, head.leaseMs, this.#giveBackLater);
+          queued = true;
+          outcome = await this.#protocol.attempt(key, head.leaseMs, this.#giveBackLater, WAITING_ATTEMPT);
         } catch (error) {
           const failed = head;
           this.#finish(key, state, failed, () => failed.reject(error));
@@ -336,6 +361,7 @@ export class LockWaiters<L extends Lease = Lease> {
         }
         const { lease } = outcome;
         if (lease !== undefined) {
+          queued = false;
           this.#hold(key, lease, head.leaseMs, startedAt);
           const winner = head;
           if (winner.done || this.closed) this.#track(this.#giveBack(lease));
@@ -350,6 +376,8 @@ export class LockWaiters<L extends Lease = Lease> {
     } finally {
       state.running = false;
       this.#dropIfIdle(key, state);
+      const leave = this.#protocol.leave;
+      if (queued && leave !== undefined) this.#track(leave.call(this.#protocol, key));
     }
   }
 
@@ -427,6 +455,9 @@ export class LockWaiters<L extends Lease = Lease> {
 }
 
 function noop(): void {}
+
+const SINGLE_ATTEMPT: AttemptContext = Object.freeze({ waiting: false });
+const WAITING_ATTEMPT: AttemptContext = Object.freeze({ waiting: true });
 
 /**
  * Calls `fire` once `ms` (finite) have passed and returns what cancels it. A delay beyond
