@@ -1,4 +1,4 @@
-import { InvalidKeyError, ValidationError, type Backend, type Lease, type StoredValue } from '@latchkey/core';
+import { InvalidKeyError, ValidationError, ValueTooLargeError, type Backend, type Lease, type StoredValue } from '@latchkey/core';
 import { expect } from 'vitest';
 import { bytes, expectBytes } from '../bytes.js';
 import type { ConformanceEnvironment } from '../environment.js';
@@ -41,6 +41,9 @@ const BAD_DURATIONS: readonly (readonly [string, unknown])[] = [
   ['undefined', undefined],
 ];
 
+/** Above this `maxValueBytes`, a value of the limit is too large to write in a data check. */
+const SMALL_VALUE_LIMIT = 1024 * 1024;
+
 type KeyedCall = (backend: Backend, key: string, valid: string) => Promise<unknown>;
 
 /**
@@ -72,6 +75,7 @@ const KEYED_CALLS: readonly (readonly [string, KeyedCall])[] = [
 export function registerDirectBadInputChecks(env: ConformanceEnvironment): void {
   const { check, checkUnless, section } = checksFor(env);
   const noLocks = env.ownLocks ? undefined : 'the backend has no locks of its own';
+  const { maxKeyBytes, maxValueBytes } = env.capabilities;
 
   /** A backend holding `bytes(9)` under `valid` and `keep`, so writes and deletes that slip through show. */
   const seeded = async (h: Harness): Promise<{ backend: Backend; valid: string; keep: string }> => {
@@ -170,10 +174,73 @@ export function registerDirectBadInputChecks(env: ConformanceEnvironment): void 
         const error = await expectRejection(() => backend.acquireLock(key, options as never), ValidationError, `acquireLock with ${label}`);
         expect(error.message, `acquireLock with ${label}`).toContain(named);
       }
-      const lease = await backend.acquireLock(key, { leaseMs: 1_000, waitMs: 0 });
-      expect(lease, 'a rejected acquireLock left a lease behind').toBeDefined();
+      // waitMs may be Infinity (wait until won): on the free key that is the lease at once.
+      const lease = await backend.acquireLock(key, { leaseMs: 1_000, waitMs: Infinity });
+      expect(lease, 'a rejected acquireLock left a lease behind, or waitMs Infinity was refused').toBeDefined();
       if (lease !== undefined) expect(await backend.releaseLock(lease)).toBe(true);
     });
+
+    checkUnless(
+      noLocks,
+      'a lease with an empty key is malformed: releaseLock, extendLock, set and delete reject it with ValidationError',
+      async (h) => {
+        const backend = await h.lockingBackend();
+        const key = h.key();
+        await backend.set(key, bytes(1));
+        const lease = await backend.acquireLock(key, { leaseMs: 60_000, waitMs: 0 });
+        if (lease === undefined) expect.fail('the free key could not be locked');
+        const bad = { ...lease, key: '' } as Lease;
+        await expectRejection(() => backend.releaseLock(bad), ValidationError, 'releaseLock');
+        await expectRejection(() => backend.extendLock(bad, 1_000), ValidationError, 'extendLock');
+        await expectRejection(() => backend.set(key, bytes(2), { lease: bad }), ValidationError, 'set');
+        await expectRejection(() => backend.delete(key, { lease: bad }), ValidationError, 'delete');
+        expectBytes(await backend.get(key), bytes(1), 'the value after the rejected calls');
+        expect(await backend.releaseLock(lease), 'the lease after the rejected calls').toBe(true);
+      },
+    );
+
+    checkUnless(
+      maxKeyBytes === undefined ? 'the backend declares no maxKeyBytes' : undefined,
+      `set of a stored key longer than maxKeyBytes (${String(maxKeyBytes)}) rejects with InvalidKeyError; one of exactly maxKeyBytes is stored`,
+      async (h) => {
+        const limit = maxKeyBytes ?? 0;
+        const backend = await h.backend();
+        // Unique per check, padded to the byte length wanted; 'é' is two UTF-8 bytes.
+        const keyOf = (bytesLong: number, pad = 'k'): string => {
+          const base = h.key('');
+          return base + pad.repeat(Math.floor((bytesLong - Buffer.byteLength(base)) / Buffer.byteLength(pad)));
+        };
+        for (const pad of ['k', 'é']) {
+          const long = keyOf(limit + 2, pad);
+          expect(Buffer.byteLength(long)).toBeGreaterThan(limit);
+          await expectRejection(() => backend.set(long, bytes(1)), InvalidKeyError, `set of a ${Buffer.byteLength(long)}-byte key`);
+        }
+        const exact = keyOf(limit);
+        expect(Buffer.byteLength(exact)).toBe(limit);
+        expect(await backend.set(exact, bytes(1))).toBe('written');
+        expectBytes(await backend.get(exact), bytes(1), `the value under a key of exactly ${limit} bytes`);
+      },
+    );
+
+    checkUnless(
+      maxValueBytes === undefined || maxValueBytes > SMALL_VALUE_LIMIT
+        ? `the backend declares ${maxValueBytes === undefined ? 'no maxValueBytes' : 'a maxValueBytes above 1 MiB (the store checks it through its codec)'}`
+        : undefined,
+      `set of a value larger than maxValueBytes (${String(maxValueBytes)}) rejects with ValueTooLargeError; one of exactly maxValueBytes is stored`,
+      async (h) => {
+        const limit = maxValueBytes ?? 0;
+        const backend = await h.backend();
+        const key = h.key();
+        const error = await expectRejection(
+          () => backend.set(key, new Uint8Array(limit + 1)),
+          ValueTooLargeError,
+          `set of ${limit + 1} bytes`,
+        );
+        expect(error.limit).toBe(limit);
+        expect(await backend.set(key, new Uint8Array(limit))).toBe('written');
+        expect((await backend.get(key))?.byteLength).toBe(limit);
+      },
+    );
 
     checkUnless(noLocks, 'extendLock rejects a bad leaseMs with a ValidationError naming leaseMs, and the lease still holds', async (h) => {
       const backend = await h.lockingBackend();
