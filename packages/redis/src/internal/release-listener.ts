@@ -6,12 +6,15 @@ import type { Redis } from 'ioredis';
  * connection (from `connect`, which may pick another node each time) that `SUBSCRIBE`s to
  * `channel` and reports each `<token> <dataKey>` message as the release of the stored key
  * `storedKeyOf` names (`undefined`: the data key cannot be told back, every waiter looks again).
+ * A message whose first word is `@<waiter>` is meant for that waiter alone (a lock handed over
+ * to it): it is reported only when `forMe` accepts that word.
  */
 export function subscribeToReleases(
   connect: () => Redis,
   channel: string,
   storedKeyOf: (dataKey: string) => string | undefined,
   events: ReleaseEvents,
+  forMe: (target: string) => boolean = () => true,
 ): ReleaseConnection {
   const subscriber = connect();
   // A connection error ends in 'close', which reports the loss; the error itself needs no handling.
@@ -19,7 +22,9 @@ export function subscribeToReleases(
   subscriber.on('message', (from: string, message: string) => {
     if (from !== channel) return;
     const space = message.indexOf(' ');
-    if (space > 0) events.released(storedKeyOf(message.slice(space + 1)));
+    if (space <= 0) return;
+    if (message.startsWith('@') && !forMe(message.slice(0, space))) return;
+    events.released(storedKeyOf(message.slice(space + 1)));
   });
   subscriber.on('close', () => events.lost());
   return { ready: subscriber.subscribe(channel), close: () => subscriber.disconnect() };

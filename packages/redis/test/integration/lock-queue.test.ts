@@ -1,0 +1,177 @@
+import { randomUUID } from 'node:crypto';
+import { KeyValueStore, type Lease } from '@latchkey/core';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CLAIM_MS, QUEUE_ENTRY_MS, QUEUE_REFRESH_MS } from '../../src/internal/locks.js';
+import { availableTargets, closeAll, commandCalls, sleep } from '../support/targets.js';
+
+afterAll(closeAll);
+
+const LEASE_MS = 10_000;
+
+/** Resolves once `check` holds, polling every 10 ms; rejects after `ms` with what it last saw. */
+async function eventually(what: string, ms: number, check: () => Promise<boolean>): Promise<void> {
+  const until = performance.now() + ms;
+  while (!(await check())) {
+    if (performance.now() > until) throw new Error(`${what}: not within ${ms} ms`);
+    await sleep(10);
+  }
+}
+
+describe.each(availableTargets('RedisBackend lock queue'))('RedisBackend lock queue on $name', (target) => {
+  const keysOf = (prefix: string) => ({
+    lock: `${prefix}{k}:lock`,
+    queue: `${prefix}{k}:queue`,
+    entries: `${prefix}{k}:waiters`,
+    grant: `${prefix}{k}:grant`,
+  });
+
+  it('hands the lock to waiting backends in the order they queued, with rising fencing tokens', async () => {
+    const prefix = `fifo-${randomUUID().slice(0, 8)}:`;
+    const admin = target.admin();
+    const holder = target.create({ keyPrefix: prefix });
+    const first = (await holder.acquireLock('k', { leaseMs: LEASE_MS, waitMs: 0 })) as Lease;
+    const order: string[] = [];
+    const waiters = ['a', 'b', 'c', 'd'].map((name) => ({ name, backend: target.create({ keyPrefix: prefix }) }));
+    const won: Promise<Lease>[] = [];
+    for (const [index, { name, backend }] of waiters.entries()) {
+      won.push(
+        backend.acquireLock('k', { leaseMs: LEASE_MS, waitMs: 20_000 }).then(async (lease) => {
+          order.push(name);
+          // Hold briefly, then pass it on: the next in line must be the next to queue.
+          await sleep(5);
+          await backend.releaseLock(lease as Lease);
+          return lease as Lease;
+        }),
+      );
+      // Each waiter is queued before the next one starts.
+      await eventually(`waiter ${name} queued`, 5_000, async () => (await admin.llen(keysOf(prefix).queue)) === index + 1);
+    }
+    await holder.releaseLock(first);
+    const leases = await Promise.all(won);
+    expect(order).toEqual(['a', 'b', 'c', 'd']);
+    const tokens = [first, ...leases].map((lease) => lease.fencingToken);
+    for (let i = 1; i < tokens.length; i++) expect(tokens[i]).toBeGreaterThan(tokens[i - 1] as bigint);
+    // Nothing queued is left behind, and the lock is free.
+    expect(await admin.exists(keysOf(prefix).queue, keysOf(prefix).entries, keysOf(prefix).lock)).toBe(0);
+  });
+
+  it('costs each release one attempt, whatever the number of waiting backends', async () => {
+    const prefix = `cost-${randomUUID().slice(0, 8)}:`;
+    const masters = await target.masters();
+    const backends = Array.from({ length: 12 }, () => target.create({ keyPrefix: prefix }));
+    const stores = await Promise.all(
+      backends.map(async (backend, index) => {
+        const store = new KeyValueStore(`queue-cost-${prefix}-${index}`);
+        await store.configure(backend);
+        return store;
+      }),
+    );
+    await (stores[0] as KeyValueStore).set('counter', 0);
+    // One warm-up round so every backend has its scripts loaded and its subscription up.
+    const increment = (store: KeyValueStore): Promise<void> =>
+      store.withLock(
+        'counter',
+        async (lock) => {
+          const value = await store.get<number>('counter');
+          await store.set('counter', value + 1, { lock });
+        },
+        { waitMs: 20_000 },
+      );
+    await Promise.all(stores.map(increment));
+    const rounds = 4;
+    const before = await commandCalls(masters, 'evalsha');
+    await Promise.all(
+      stores.map(async (store) => {
+        for (let i = 0; i < rounds; i++) await increment(store);
+      }),
+    );
+    const scripts = (await commandCalls(masters, 'evalsha')) - before;
+    const increments = rounds * stores.length;
+    expect(await (stores[0] as KeyValueStore).get('counter')).toBe(increments + stores.length);
+    // Per increment: acquire, locked set, release; at most one more acquire (queueing once behind
+    // the others). Without the queue every release woke every backend's head: 12 attempts.
+    // Refreshes add one per queued backend per QUEUE_REFRESH_MS, which a slow run may reach.
+    expect(scripts / increments, `${scripts} scripts for ${increments} increments`).toBeLessThanOrEqual(4.5);
+    await Promise.all(stores.map((store) => store.close()));
+  });
+
+  it('takes a waiter that timed out out of the queue, so the next one gets the lock at once', async () => {
+    const prefix = `leave-${randomUUID().slice(0, 8)}:`;
+    const admin = target.admin();
+    const holder = target.create({ keyPrefix: prefix });
+    const lease = (await holder.acquireLock('k', { leaseMs: LEASE_MS, waitMs: 0 })) as Lease;
+    const quitter = target.create({ keyPrefix: prefix });
+    expect(await quitter.acquireLock('k', { leaseMs: LEASE_MS, waitMs: 200 })).toBeUndefined();
+    await eventually('the quitter left the queue', 5_000, async () => (await admin.exists(keysOf(prefix).entries)) === 0);
+    const aborter = target.create({ keyPrefix: prefix });
+    const controller = new AbortController();
+    const aborted = aborter.acquireLock('k', { leaseMs: LEASE_MS, waitMs: 20_000, signal: controller.signal });
+    await eventually('the aborter queued', 5_000, async () => (await admin.hlen(keysOf(prefix).entries)) === 1);
+    controller.abort(new Error('stop'));
+    await expect(aborted).rejects.toThrow('stop');
+    await eventually('the aborter left the queue', 5_000, async () => (await admin.exists(keysOf(prefix).entries)) === 0);
+
+    const next = target.create({ keyPrefix: prefix });
+    const waiting = next.acquireLock('k', { leaseMs: LEASE_MS, waitMs: 20_000 });
+    await eventually('the next waiter queued', 5_000, async () => (await admin.hlen(keysOf(prefix).entries)) === 1);
+    const releasedAt = performance.now();
+    await holder.releaseLock(lease);
+    expect(await waiting).toBeDefined();
+    const took = performance.now() - releasedAt;
+    // Handed over at the release, not after a claim window or a refresh.
+    expect(took, `took ${took.toFixed(0)} ms`).toBeLessThan(CLAIM_MS);
+  });
+
+  it('does not stall behind a queued waiter that never claims its hand-over (a crashed process)', async () => {
+    const prefix = `crash-${randomUUID().slice(0, 8)}:`;
+    const admin = target.admin();
+    const keys = keysOf(prefix);
+    const holder = target.create({ keyPrefix: prefix });
+    const lease = (await holder.acquireLock('k', { leaseMs: LEASE_MS, waitMs: 0 })) as Lease;
+    // A waiter of a process that is gone: queued first, with a live entry, never to claim.
+    const [seconds] = await admin.time();
+    await admin.hset(keys.entries, 'gone', Number(seconds) * 1000 + QUEUE_ENTRY_MS * 10);
+    await admin.rpush(keys.queue, 'gone');
+    const next = target.create({ keyPrefix: prefix });
+    const waiting = next.acquireLock('k', { leaseMs: LEASE_MS, waitMs: 20_000 });
+    await eventually('the next waiter queued', 5_000, async () => (await admin.hlen(keys.entries)) === 2);
+    const releasedAt = performance.now();
+    await holder.releaseLock(lease);
+    expect(await admin.get(keys.grant)).toBe('gone');
+    const second = (await waiting) as Lease;
+    const took = performance.now() - releasedAt;
+    expect(second.fencingToken).toBeGreaterThan(lease.fencingToken);
+    // The hand-over to the gone waiter lapses after CLAIM_MS; the next one looks again by its refresh.
+    expect(took, `took ${took.toFixed(0)} ms`).toBeGreaterThanOrEqual(CLAIM_MS - 50);
+    expect(took, `took ${took.toFixed(0)} ms`).toBeLessThan(CLAIM_MS + QUEUE_REFRESH_MS + 2_000);
+  });
+
+  it('refuses the old lease and every single attempt while the lock is handed over', async () => {
+    const prefix = `handed-${randomUUID().slice(0, 8)}:`;
+    const admin = target.admin();
+    const keys = keysOf(prefix);
+    const holder = target.create({ keyPrefix: prefix });
+    const lease = (await holder.acquireLock('k', { leaseMs: LEASE_MS, waitMs: 0 })) as Lease;
+    const [seconds] = await admin.time();
+    await admin.hset(keys.entries, 'gone', Number(seconds) * 1000 + QUEUE_ENTRY_MS * 10);
+    await admin.rpush(keys.queue, 'gone');
+    await holder.releaseLock(lease);
+    expect(await admin.get(keys.grant)).toBe('gone');
+    expect(await admin.exists(keys.lock)).toBe(0);
+    expect(await holder.set('k', new TextEncoder().encode('stale'), { lease })).toBe('lease-lost');
+    expect(await holder.delete('k', { lease })).toBe('lease-lost');
+    expect(await holder.releaseLock(lease)).toBe(false);
+    expect(await target.create({ keyPrefix: prefix }).acquireLock('k', { leaseMs: LEASE_MS, waitMs: 0 })).toBeUndefined();
+    expect(await admin.exists(`${prefix}{k}`)).toBe(0);
+    expect(await admin.get(keys.grant)).toBe('gone');
+  });
+
+  it('never queues a single attempt', async () => {
+    const prefix = `once-${randomUUID().slice(0, 8)}:`;
+    const admin = target.admin();
+    const holder = target.create({ keyPrefix: prefix });
+    await holder.acquireLock('k', { leaseMs: LEASE_MS, waitMs: 0 });
+    expect(await target.create({ keyPrefix: prefix }).acquireLock('k', { leaseMs: LEASE_MS, waitMs: 0 })).toBeUndefined();
+    expect(await admin.exists(keysOf(prefix).queue, keysOf(prefix).entries)).toBe(0);
+  });
+});
