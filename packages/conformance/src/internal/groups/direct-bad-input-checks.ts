@@ -201,7 +201,7 @@ export function registerDirectBadInputChecks(env: ConformanceEnvironment): void 
 
     checkUnless(
       maxKeyBytes === undefined ? 'the backend declares no maxKeyBytes' : undefined,
-      `set of a stored key longer than maxKeyBytes (${String(maxKeyBytes)}) rejects with InvalidKeyError; one of exactly maxKeyBytes is stored`,
+      `set of a stored key longer than maxKeyBytes${maxKeyBytes === undefined ? '' : ` (${maxKeyBytes})`} rejects with InvalidKeyError; one of exactly maxKeyBytes is stored`,
       async (h) => {
         const limit = maxKeyBytes ?? 0;
         const backend = await h.backend();
@@ -226,7 +226,7 @@ export function registerDirectBadInputChecks(env: ConformanceEnvironment): void 
       maxValueBytes === undefined || maxValueBytes > SMALL_VALUE_LIMIT
         ? `the backend declares ${maxValueBytes === undefined ? 'no maxValueBytes' : 'a maxValueBytes above 1 MiB (the store checks it through its codec)'}`
         : undefined,
-      `set of a value larger than maxValueBytes (${String(maxValueBytes)}) rejects with ValueTooLargeError; one of exactly maxValueBytes is stored`,
+      `set of a value larger than maxValueBytes${maxValueBytes === undefined ? '' : ` (${maxValueBytes})`} rejects with ValueTooLargeError; one of exactly maxValueBytes is stored`,
       async (h) => {
         const limit = maxValueBytes ?? 0;
         const backend = await h.backend();
