@@ -59,13 +59,16 @@ export function describeValue(value: unknown): string {
 
 /**
  * Asserts that `what` took less than `boundMs` from `startedAt` until `endedAt` (default: now),
- * allowing on top whatever event-loop lag this process suffered meanwhile: a starved test
- * process must not be blamed on the backend.
+ * allowing on top whatever event-loop lag from outside the backend's calls this process
+ * suffered meanwhile: a starved test process must not be blamed on the backend, but a backend
+ * that blocks the event loop earns no allowance for it.
  */
 export function expectWithin(startedAt: number, boundMs: number, what: string, endedAt = performance.now()): void {
   const took = endedAt - startedAt;
   const lag = lagSince(startedAt);
   if (!(took < boundMs + lag)) {
-    expect.fail(`${what} took ${Math.round(took)} ms; the bound is ${Math.round(boundMs)} ms (+${Math.round(lag)} ms of event-loop lag)`);
+    expect.fail(
+      `${what} took ${Math.round(took)} ms; the bound is ${Math.round(boundMs)} ms (+${Math.round(lag)} ms of event-loop lag from outside the backend's calls)`,
+    );
   }
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hasOwnLocks, KeyValueStore, sha1KeyMangler, type Backend, type ConfigureOptions, type LockingBackend } from '@latchkey/core';
 import type { ConformanceEnvironment } from './environment.js';
+import { trackBackendCalls } from './track-backend-calls.js';
 
 /** A store the harness configured, with the backend under it. */
 export interface ConfiguredStore {
@@ -44,7 +45,8 @@ export class Harness {
 
   /** A fresh backend from `create`. */
   async backend(): Promise<Backend> {
-    const backend = await this.#env.create();
+    // Tracked, so event-loop lag the backend's own calls cause never passes for outside lag.
+    const backend = trackBackendCalls(await this.#env.create());
     this.#backends.push(backend);
     return backend;
   }
@@ -58,7 +60,7 @@ export class Harness {
 
   /** A second handle on `backend`'s data and locks (`createPeer`, or `backend` itself). */
   async peer(backend: Backend): Promise<Backend> {
-    const peer = await this.#env.createPeer(backend);
+    const peer = trackBackendCalls(await this.#env.createPeer(backend));
     if (peer !== backend) this.#peers.push(peer);
     return peer;
   }

@@ -2,9 +2,17 @@ import { existsSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Reporter, TestCase, TestModule } from 'vitest/node';
+import type { Reporter, TestCase, TestModule, TestSuite } from 'vitest/node';
 import type { ConformanceGroup } from '../conformance-options.js';
-import { RUN_ENV_VAR, type RunModule, type RunRequest } from './run-environment.js';
+import {
+  NOT_APPLICABLE,
+  RUN_ENV_VAR,
+  TIMINGS_META_KEY,
+  type AttemptTiming,
+  type CheckTimings,
+  type RunModule,
+  type RunRequest,
+} from './run-environment.js';
 
 /** Options of {@link runConformance}. */
 export interface RunOptions {
@@ -18,6 +26,14 @@ export interface RunOptions {
   readonly cwd?: string;
   /** Called as each check finishes (for progress output). */
   readonly onResult?: (result: CheckResult) => void;
+  /** Called as each module's group finishes (for progress output). */
+  readonly onGroupEnd?: (group: GroupSummary) => void;
+  /**
+   * The test file vitest runs instead of the suite's own entry (the package's self-tests
+   * register synthetic checks this way).
+   * @internal
+   */
+  readonly entry?: string;
 }
 
 /** The outcome of one check. */
@@ -29,6 +45,30 @@ export interface CheckResult {
   readonly state: 'passed' | 'failed' | 'skipped';
   /** Failure messages (empty unless failed). */
   readonly messages: readonly string[];
+  /** How long the check took, every attempt and cleanup included, in ms (absent for skipped checks and run errors). */
+  readonly durationMs?: number;
+  /**
+   * True when the check failed, was run again because the event loop had stalled from outside
+   * the backend, and then passed: it counts as passed, and is reported with its {@link attempts}.
+   */
+  readonly flaky: boolean;
+  /** Every attempt with its timings and event-loop lag, for failed and flaky checks. */
+  readonly attempts?: readonly AttemptTiming[];
+  /** Why a skipped check does not apply to this backend. */
+  readonly notApplicable?: string;
+}
+
+/** The counts of one group of one module, when it finished. */
+export interface GroupSummary {
+  readonly module: string;
+  /** The group's title, e.g. `data: the backend’s data calls`. */
+  readonly group: string;
+  readonly passed: number;
+  readonly failed: number;
+  readonly skipped: number;
+  readonly flaky: number;
+  /** Wall time of the group, in ms. */
+  readonly durationMs: number;
 }
 
 /**
@@ -60,6 +100,8 @@ export function layerOf(name: string): CheckLayer | undefined {
 /** The outcome of a run. */
 export interface RunResult {
   readonly passed: number;
+  /** How many of the passed checks are flaky (see {@link CheckResult.flaky}). */
+  readonly flaky: number;
   readonly failed: number;
   readonly skipped: number;
   /** The counts split by {@link CheckLayer}: checks of the backend itself and checks through `KeyValueStore`. */
@@ -117,33 +159,62 @@ export async function runConformance(options: RunOptions): Promise<RunResult> {
     options.onResult?.(result);
   };
 
+  const suiteStartedAt = new Map<string, number>();
   const reporter: Reporter = {
     onTestCaseResult(testCase: TestCase) {
       const outcome = testCase.result();
       if (outcome.state === 'pending') return;
+      const timings = (testCase.meta() as Record<string, unknown>)[TIMINGS_META_KEY] as CheckTimings | undefined;
+      const duration = testCase.diagnostic()?.duration;
+      const label = labelOf(testCase.fullName);
+      const reasonAt = label.name.indexOf(NOT_APPLICABLE);
+      const flaky = outcome.state === 'passed' && timings?.flaky === true;
       record({
-        ...labelOf(testCase.fullName),
+        ...label,
         state: outcome.state,
         messages: outcome.state === 'failed' ? outcome.errors.map((error) => error.message) : [],
+        flaky,
+        ...(outcome.state === 'skipped' || duration === undefined ? {} : { durationMs: Math.round(duration) }),
+        ...(timings !== undefined && (flaky || outcome.state === 'failed') ? { attempts: timings.attempts } : {}),
+        ...(outcome.state === 'skipped' && reasonAt >= 0 ? { notApplicable: label.name.slice(reasonAt + NOT_APPLICABLE.length) } : {}),
+      });
+    },
+    onTestSuiteReady(testSuite: TestSuite) {
+      suiteStartedAt.set(testSuite.fullName, performance.now());
+    },
+    onTestSuiteResult(testSuite: TestSuite) {
+      // A group is a suite directly below a module's suite.
+      const parent = testSuite.parent;
+      if (parent.type !== 'suite' || parent.parent.type !== 'module') return;
+      const { module, name: group } = labelOf(testSuite.fullName);
+      const mine = results.filter((result) => result.module === module && result.name.startsWith(`${group} > `));
+      options.onGroupEnd?.({
+        module,
+        group,
+        passed: mine.filter((result) => result.state === 'passed').length,
+        failed: mine.filter((result) => result.state === 'failed').length,
+        skipped: mine.filter((result) => result.state === 'skipped').length,
+        flaky: mine.filter((result) => result.flaky).length,
+        durationMs: Math.round(performance.now() - (suiteStartedAt.get(testSuite.fullName) ?? performance.now())),
       });
     },
     onTestRunEnd(testModules: readonly TestModule[], unhandledErrors) {
       for (const testModule of testModules) {
         for (const error of testModule.errors())
-          record({ module: '', name: '(loading the suite)', state: 'failed', messages: [error.message] });
+          record({ module: '', name: '(loading the suite)', state: 'failed', messages: [error.message], flaky: false });
         for (const suite of testModule.children.allSuites()) {
           for (const error of suite.errors())
-            record({ ...labelOf(suite.fullName), state: 'failed', messages: [`the suite failed: ${error.message}`] });
+            record({ ...labelOf(suite.fullName), state: 'failed', messages: [`the suite failed: ${error.message}`], flaky: false });
         }
       }
       for (const error of unhandledErrors)
-        record({ module: '', name: '(unhandled error during the run)', state: 'failed', messages: [error.message] });
+        record({ module: '', name: '(unhandled error during the run)', state: 'failed', messages: [error.message], flaky: false });
     },
   };
 
   const { startVitest } = await import('vitest/node');
   const previousExitCode = process.exitCode;
-  const entry = entryFile();
+  const entry = options.entry ?? entryFile();
   const vitest = await startVitest('test', [], {
     config: false,
     root: dirname(entry),
@@ -171,6 +242,7 @@ export async function runConformance(options: RunOptions): Promise<RunResult> {
   });
   return {
     passed: count('passed'),
+    flaky: results.filter((result) => result.flaky).length,
     failed: count('failed'),
     skipped: count('skipped'),
     layers: { backend: layerCounts('backend'), store: layerCounts('store') },

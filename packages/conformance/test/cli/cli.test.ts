@@ -9,6 +9,26 @@ describe.concurrent('latchkey-conformance', () => {
     expect(run.lastLine).toBe(`${run.report?.passed} passed, 0 failed`);
     expect(run.stdout).not.toContain('✗');
     expect(run.code).toBe(0);
+    const results = run.report?.results ?? [];
+    // No check name shows a value the backend did not declare.
+    expect(results.filter((result) => /\bundefined\)/.test(result.name)).map((result) => result.name)).toStrictEqual([]);
+    // Every check that ran has its duration in the report.
+    const ran = results.filter((result) => result.state !== 'skipped');
+    expect(ran.every((result) => typeof result.durationMs === 'number' && result.durationMs >= 0)).toBe(true);
+    // A flaky pass (re-run after outside lag) is listed with its attempts, never silently.
+    const flaky = results.filter((result) => result.flaky);
+    expect(run.report?.flaky).toBe(flaky.length);
+    expect(run.stdout.split('\n').filter((line) => line.startsWith('~ flaky: ')).length).toBe(flaky.length);
+    expect(flaky.every((result) => (result.attempts?.length ?? 0) >= 2)).toBe(true);
+  }, 180_000);
+
+  it('shows progress on stderr: a line per group with its counts, after a character per check', async () => {
+    const run = await runCli(['--only', 'data,bad-input', '../../examples/memory-backend.mjs']);
+    const groupLines = run.stderr.split('\n').filter((line) => /^[✓✗] \.\.\/\.\.\/examples\/memory-backend\.mjs > /.test(line));
+    expect(groupLines.length, run.stderr).toBe(2);
+    expect(groupLines[0]).toMatch(/ > (data|bad-input): .*: \d+ passed, 0 failed(, \d+ not applicable)? \(\d+\.\d s\)$/);
+    expect(run.stderr).toMatch(/[.~F-]{10,}/);
+    expect(run.code).toBe(0);
   }, 180_000);
 
   it('passes the backend example of the core README (examples/backend/conformance.ts) with 0 failed and exits 0', async () => {
@@ -24,16 +44,22 @@ describe.concurrent('latchkey-conformance', () => {
     expect(run.code).toBe(0);
   }, 180_000);
 
-  it('runs only the groups named with --only, for every module given, and lists skipped checks with their reason', async () => {
+  it('runs only the groups named with --only, for every module given, and prints a line for each not-applicable check with its reason', async () => {
     const run = await runCli(['--only', 'data,bad-input', '../../examples/memory-backend.mjs', 'control.ts']);
     const results = run.report?.results ?? [];
     expect(new Set(results.map((result) => result.module))).toStrictEqual(new Set(['../../examples/memory-backend.mjs', 'control.ts']));
     expect(results.every((result) => result.name.startsWith('data: ') || result.name.startsWith('bad-input: '))).toBe(true);
     expect(run.report?.passed).toBeGreaterThan(80);
-    const skipped = run.stdout.split('\n').filter((line) => line.startsWith('- skipped: '));
-    expect(skipped.length).toBe(run.report?.skipped);
-    expect(skipped.length).toBeGreaterThan(0);
-    expect(skipped.every((line) => line.includes(' — not applicable: '))).toBe(true);
+    const notApplicable = run.stdout.split('\n').filter((line) => line.startsWith('- not applicable: '));
+    expect(notApplicable.length).toBe(run.report?.skipped);
+    expect(notApplicable.length).toBeGreaterThan(0);
+    // One line each: the check without the suffix, then its reason, which the report also gives apart.
+    const skipped = results.filter((result) => result.state === 'skipped');
+    expect(skipped.every((result) => typeof result.notApplicable === 'string' && result.notApplicable.length > 0)).toBe(true);
+    for (const result of skipped) {
+      const rule = result.name.slice(0, result.name.indexOf(' — not applicable: '));
+      expect(notApplicable).toContain(`- not applicable: ${result.module} > ${rule} — because ${result.notApplicable}`);
+    }
     expect(run.code).toBe(0);
   }, 180_000);
 
