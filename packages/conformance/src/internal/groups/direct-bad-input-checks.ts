@@ -2,9 +2,19 @@ import { InvalidKeyError, ValidationError, ValueTooLargeError, type Backend, typ
 import { expect } from 'vitest';
 import { bytes, expectBytes } from '../bytes.js';
 import type { ConformanceEnvironment } from '../environment.js';
-import { expectRejection } from '../expect-error.js';
+import { expectRejection as expectTypedRejection, type ErrorClass } from '../expect-error.js';
 import type { Harness } from '../harness.js';
 import { checksFor } from '../register.js';
+
+/**
+ * Asserts `work` rejects with a `type` whose message says something: a bare error class tells
+ * the caller nothing about which argument was wrong.
+ */
+async function expectRejection<E extends Error>(work: () => unknown, type: ErrorClass<E>, what: string): Promise<E> {
+  const error = await expectTypedRejection(work, type, what);
+  expect(error.message.trim(), `${what}: the ${type.name} has an empty message`).not.toBe('');
+  return error;
+}
 
 /** Stored keys that are not non-empty strings. */
 const BAD_KEYS: readonly (readonly [string, unknown])[] = [
