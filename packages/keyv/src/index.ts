@@ -1,0 +1,1 @@
+export { KeyvLatchkey, type KeyvLatchkeyEntry, type KeyvLatchkeyOpts } from './keyv-latchkey.js';
