@@ -1,5 +1,7 @@
-import { describeConformanceOn } from '../support/conformance.js';
+import { describeConformanceOn, describeFaultConformanceOn } from '../support/conformance.js';
 import { targets } from '../support/targets.js';
 
 // One file per target so vitest runs the two (mostly waiting) suites side by side.
-describeConformanceOn(targets('MemcachedBackend conformance', 'one server')[0]);
+const [oneServer] = targets('MemcachedBackend conformance', 'one server');
+describeConformanceOn(oneServer);
+describeFaultConformanceOn(oneServer);

@@ -1,5 +1,5 @@
 import { afterAll, describe } from 'vitest';
-import { describeBackendConformance } from '@latchkey/conformance';
+import { describeBackendConformance, describeFaultConformance } from '@latchkey/conformance';
 import { MongoBackend } from '../../src/index.js';
 import { closeTestClient, createBackend, dropCollection, mongoAvailable, mongoUrl, TEST_DB } from './mongo-test-env.js';
 
@@ -37,5 +37,33 @@ describe.runIf(mongoAvailable('MongoBackend conformance'))('conformance', () => 
       ),
     destroy: (backend) => dropCollection(backend),
     testTimeoutMs: CHECK_TIME_LIMIT_MS,
+  });
+});
+
+/**
+ * The deadline of the backends under network faults: the fault checks hold every call to it, so
+ * it is short (each check waits out one deadline and a reconnect) yet above what a small write
+ * takes FerretDB at load average 15.
+ */
+const FAULT_DEADLINE_MS = 2000;
+
+/** `mongoUrl` with the host and port of `address`, as a direct connection (no topology discovery past the proxy). */
+function urlThrough(address: { host: string; port: number }): string {
+  const url = new URL(mongoUrl as string);
+  url.host = `${address.host}:${address.port}`;
+  url.searchParams.set('directConnection', 'true');
+  return url.href;
+}
+
+describe.runIf(mongoAvailable('MongoBackend network faults'))('network faults', () => {
+  afterAll(closeTestClient);
+  const server = new URL(mongoUrl ?? 'mongodb://127.0.0.1:1/');
+  const through = (address: { host: string; port: number }): Promise<MongoBackend> =>
+    connected(createBackend({ url: urlThrough(address), operationTimeoutMs: FAULT_DEADLINE_MS }));
+  describeFaultConformance('MongoBackend', {
+    create: () => through({ host: server.hostname, port: Number(server.port) }),
+    destroy: (backend) => dropCollection(backend),
+    faults: { server: { host: server.hostname, port: Number(server.port) }, createThrough: through },
+    concurrency: 4,
   });
 });
