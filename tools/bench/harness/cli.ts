@@ -1,6 +1,6 @@
 /**
  * The command line of the benchmark runner:
- * `tsx tools/bench/run.ts [suite...] [--quick] [--concurrency N] [--rounds N] [--round-ms N] [--without-adapter] [--list]`.
+ * `tsx tools/bench/run.ts [suite...] [--only PATTERN] [--quick] [--concurrency N] [--rounds N] [--round-ms N] [--without-adapter] [--list]`.
  *
  * @module
  */
@@ -33,6 +33,7 @@ export function usage(suiteNames: readonly string[]): string {
     `suites: ${suiteNames.join(', ')} (default: all)`,
     '',
     'options:',
+    '  --only PATTERN       run only the cases whose name matches PATTERN (a regular expression, case-insensitive)',
     '  --quick              shorter and fewer rounds (a smoke run, not for quoting)',
     '  --concurrency N      operations in flight for cases that do not pin their own',
     '  --rounds N           measured rounds per contender (cases with their own count keep it)',
@@ -64,6 +65,7 @@ export function parseArgs(argv: readonly string[], suiteNames: readonly string[]
   let concurrency: number | undefined;
   let rounds: number | undefined;
   let roundMs: number | undefined;
+  let only: RegExp | undefined;
   const args = [...argv];
   while (args.length > 0) {
     const arg = args.shift() as string;
@@ -90,6 +92,16 @@ export function parseArgs(argv: readonly string[], suiteNames: readonly string[]
       case '--rounds':
         rounds = positiveInteger(flag, value());
         break;
+      case '--only': {
+        const pattern = value();
+        if (pattern === undefined || pattern === '') throw new UsageError('--only needs a pattern');
+        try {
+          only = new RegExp(pattern, 'i');
+        } catch (error) {
+          throw new UsageError(`--only: ${(error as Error).message}`);
+        }
+        break;
+      }
       case '--round-ms':
         roundMs = positiveInteger(flag, value());
         break;
@@ -102,7 +114,7 @@ export function parseArgs(argv: readonly string[], suiteNames: readonly string[]
   const base = quick ? QUICK_TIMING : FULL_TIMING;
   return {
     suites: suites.length === 0 ? suiteNames : suites,
-    options: { quick, concurrency, withoutAdapter },
+    options: { quick, concurrency, withoutAdapter, ...(only === undefined ? {} : { only }) },
     timing: { rounds: rounds ?? base.rounds, roundMs: roundMs ?? base.roundMs, warmupMs: base.warmupMs },
     list,
     help,

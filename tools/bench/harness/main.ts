@@ -56,7 +56,9 @@ export async function runSuite(suite: Suite, parsed: ParsedArgs, progress: Progr
   const cases: CaseResult[] = [];
   let error: string | undefined;
   try {
+    const only = parsed.options.only;
     for (const bench of prepared.cases) {
+      if (only !== undefined && !only.test(bench.name)) continue;
       cases.push(await runCase(bench, { suite: suite.name, options: parsed.options, defaults: parsed.timing, progress }));
     }
   } finally {

@@ -154,6 +154,8 @@ export interface RunOptions {
   readonly concurrency: number | undefined;
   /** Run adapter suites even when the adapter package does not export its backend yet. */
   readonly withoutAdapter: boolean;
+  /** Only the cases whose name matches run (`--only`); absent: every case. */
+  readonly only?: RegExp;
 }
 
 /** A named group of cases, usually sharing a server. */

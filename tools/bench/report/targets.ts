@@ -146,6 +146,34 @@ function scriptInternal(result: CaseResult): string | undefined {
     : `${value.toFixed(2)} including the commands run inside Lua scripts, which the goal does not count`;
 }
 
+/** The cross-process lock cases (`N processes × 8 waiters` on one key). */
+const CROSS_PROCESS = /^cross-process locked increment/;
+/** Script-internal commands per increment in the cross-process cases (sent ones are {@link SENT_KEY}). */
+export const SCRIPT_INTERNAL_KEY = 'scriptInternalPerOp';
+/** Hand-over p50 to a holder in another process, in ms. */
+export const CROSS_HANDOFF_KEY = 'crossHandoffP50';
+
+function crossProcessCase(processes: number): RegExp {
+  return new RegExp(`^cross-process locked increment: ${processes} processes`);
+}
+
+function scriptInternalOfCrossProcess(result: CaseResult): string | undefined {
+  const value = result.contenders.find((c) => c.name === 'latchkey')?.metrics[SCRIPT_INTERNAL_KEY];
+  return value === undefined ? undefined : `${value.toFixed(2)} more run inside Lua scripts`;
+}
+
+/** latchkey's hand-over to another process is no slower than the faster of redlock and redis-semaphore. */
+function crossHandoffVerdict(result: CaseResult): Verdict {
+  const own = measured(result, 'latchkey');
+  if ('status' in own) return own;
+  const peers = ['redlock', 'redis-semaphore'].map((name) => measured(result, name));
+  const values = peers.flatMap((peer) => ('status' in peer ? [] : [peer.metrics[CROSS_HANDOFF_KEY]])).filter((v) => v !== undefined);
+  const value = own.metrics[CROSS_HANDOFF_KEY];
+  if (value === undefined || values.length === 0) return { status: 'not measured', reason: 'no cross-process hand-over figures' };
+  const best = Math.min(...values);
+  return { status: value <= best ? 'pass' : 'fail', measured: `${value.toFixed(3)} vs ${best.toFixed(3)} ms`, source: 'derived' };
+}
+
 /** Every goal, by suite. */
 export const ISSUE_TARGETS: readonly IssueTarget[] = [
   lostUpdates('memory', false),
@@ -162,6 +190,28 @@ export const ISSUE_TARGETS: readonly IssueTarget[] = [
     derive: (result) => metricVerdict(result, 'latchkey', SENT_KEY, 6, 2),
     detail: scriptInternal,
   },
+  {
+    suite: 'redis',
+    caseName: crossProcessCase(16),
+    caseLabel: 'cross-process locked increment: 16 processes × 8 waiters',
+    label: 'latchkey: ≤ 6 commands sent per locked increment at 16 processes × 8 waiters on one key',
+    recorded: /≤ 6 commands sent/,
+    derive: (result) => metricVerdict(result, 'latchkey', SENT_KEY, 6, 2),
+    detail: scriptInternalOfCrossProcess,
+  },
+  {
+    suite: 'redis',
+    caseName: CROSS_PROCESS,
+    caseLabel: 'cross-process locked increment',
+    label: 'latchkey: hand-over p50 to another process ≤ the best of redlock and redis-semaphore in the same run',
+    recorded: /hand-over to another process p50 ≤ the best peer/,
+    derive: crossHandoffVerdict,
+  },
+  ...(['redlock', 'redis-semaphore'] as const).map((peer): IssueTarget => ({
+    ...ratioGoal('redis', crossProcessCase(4), { contender: 'latchkey', reference: peer, min: 1, strict: false }),
+    caseLabel: 'cross-process locked increment: 4 processes × 8 waiters',
+    label: `latchkey locked-increment throughput across 4 processes ≥ ${peer} (≥ 1.00×)`,
+  })),
   ratioGoal('memcached', 'get', { contender: 'latchkey', reference: 'raw memjs', min: 0.9, strict: false }),
   ratioGoal('memcached', 'set', { contender: 'latchkey', reference: 'raw memjs', min: 0.9, strict: false }),
   ratioGoal(

@@ -10,8 +10,6 @@ import type { KeyValueStore } from '@latchkey/core';
 import KeyvRedis from '@keyv/redis';
 import { Redis } from 'ioredis';
 import Keyv from 'keyv';
-import Redlock, { ResourceLockedError } from 'redlock';
-import { Mutex } from 'redis-semaphore';
 import {
   errorMessage,
   metricAtLeast,
@@ -24,14 +22,9 @@ import {
 } from '../harness/index.js';
 import { closeAll, loadBackendClass, storeOver, type Closer } from './adapters.js';
 import { kvCases, latchkeyKvClient, type KvClient } from './kv-cases.js';
-import {
-  COMMAND_METRICS,
-  COUNTING_INCREMENTS,
-  INCREMENT_METRICS,
-  incrementContender,
-  type CommandCounter,
-  type Incrementer,
-} from './lock-increment.js';
+import { COMMAND_METRICS, COUNTING_INCREMENTS, INCREMENT_METRICS, incrementContender, type CommandCounter } from './lock-increment.js';
+import { latchkeyIncrementer, peerIncrementers } from './redis-incrementers.js';
+import { crossProcessLockCases } from './lock-processes.js';
 import { keyvClient } from './keyv-client.js';
 import { versions } from './packages.js';
 import { redisServer } from './servers.js';
@@ -46,8 +39,6 @@ const RAW_PREFIX = 'bench:raw:';
 const LATCHKEY_PREFIX = 'bench:lk:';
 const KEYV_NAMESPACE = 'bench-keyv';
 const WORKERS = 128;
-const LEASE_MS = 5_000;
-const WAIT_MS = 2_000;
 const RAW = 'raw ioredis';
 const RAW_PIPELINED = 'raw ioredis, auto-pipelined';
 
@@ -128,103 +119,6 @@ interface Connections {
   readonly connect: (enableAutoPipelining?: boolean) => Redis;
 }
 
-function rawIncrementers(c: Connections): Incrementer[] {
-  const counterOf = (name: string): string => `bench:counter:${name}`;
-  const numeric = async (redis: Redis, key: string): Promise<number> => Number((await redis.get(key)) ?? Number.NaN);
-
-  const redlockClient = c.connect();
-  let redlockUnexpected: unknown;
-  const redlock = new Redlock([redlockClient], { retryCount: Math.ceil(WAIT_MS / 15), retryDelay: 10, retryJitter: 10, driftFactor: 0.01 });
-  // Redlock reports every lost vote as an 'error' event; "resource locked" is its normal busy signal.
-  redlock.on('error', (error: unknown) => {
-    if (!(error instanceof ResourceLockedError)) redlockUnexpected ??= error;
-  });
-  const semaphoreClient = c.connect();
-  const controlClient = c.connect();
-
-  return [
-    {
-      name: 'redlock',
-      does: `\`redlock.acquire([lock], ${LEASE_MS})\` (5.0.0-beta.2 on ioredis, one server, retry every 10–20 ms for ~${WAIT_MS / 1000} s), then GET/SET of the counter, \`lock.release()\``,
-      reset: async () => void (await redlockClient.set(counterOf('redlock'), 0)),
-      read: async () => {
-        if (redlockUnexpected !== undefined) throw new Error(`redlock reported: ${errorMessage(redlockUnexpected)}`);
-        return numeric(redlockClient, counterOf('redlock'));
-      },
-      increment: async (section) => {
-        const lock = await redlock.acquire(['bench:lock:redlock'], LEASE_MS);
-        section.enter();
-        try {
-          const value = await numeric(redlockClient, counterOf('redlock'));
-          await redlockClient.set(counterOf('redlock'), value + 1);
-        } finally {
-          section.exit();
-          await lock.release();
-        }
-      },
-    },
-    {
-      name: 'redis-semaphore',
-      does: `\`new Mutex(redis, lock, { lockTimeout: ${LEASE_MS}, acquireTimeout: ${WAIT_MS}, retryInterval: 10, refreshInterval: 0 })\`, acquire, GET/SET, release`,
-      reset: async () => void (await semaphoreClient.set(counterOf('semaphore'), 0)),
-      read: () => numeric(semaphoreClient, counterOf('semaphore')),
-      increment: async (section) => {
-        const mutex = new Mutex(semaphoreClient, 'bench:lock:semaphore', {
-          lockTimeout: LEASE_MS,
-          acquireTimeout: WAIT_MS,
-          retryInterval: 10,
-          refreshInterval: 0,
-        });
-        await mutex.acquire();
-        section.enter();
-        try {
-          const value = await numeric(semaphoreClient, counterOf('semaphore'));
-          await semaphoreClient.set(counterOf('semaphore'), value + 1);
-        } finally {
-          section.exit();
-          await mutex.release();
-        }
-      },
-    },
-    {
-      name: 'no lock (control)',
-      does: 'GET then SET of the counter without a lock: shows that the lost-update check catches a race',
-      reset: async () => void (await controlClient.set(counterOf('control'), 0)),
-      read: () => numeric(controlClient, counterOf('control')),
-      increment: async () => {
-        const value = await numeric(controlClient, counterOf('control'));
-        await controlClient.set(counterOf('control'), value + 1);
-      },
-    },
-  ];
-}
-
-function latchkeyIncrementer(store: KeyValueStore | string): Incrementer {
-  const does = `\`store.withLock(key, fn, { waitMs: ${WAIT_MS} })\` over \`RedisBackend\` (lease ${LEASE_MS} ms), \`store.get\` + \`store.set(key, n + 1, { lock })\` inside`;
-  if (typeof store === 'string') {
-    const fail = (): Promise<never> => Promise.reject(new Error(store));
-    return { name: 'latchkey', does, unavailable: store, reset: fail, read: fail, increment: fail };
-  }
-  const key = 'counter';
-  return {
-    name: 'latchkey',
-    does,
-    reset: () => store.set(key, 0),
-    read: () => store.get<number>(key),
-    increment: (section) =>
-      store.withLock(
-        key,
-        async (lock) => {
-          section.enter();
-          const value = await store.get<number>(key);
-          await store.set(key, value + 1, { lock });
-          section.exit();
-        },
-        { waitMs: WAIT_MS },
-      ),
-  };
-}
-
 function lockCase(c: Connections, makeLatchkeyStore: () => Promise<KeyValueStore | string>): BenchCase {
   return {
     name: `locked increment × ${WORKERS}`,
@@ -246,7 +140,7 @@ function lockCase(c: Connections, makeLatchkeyStore: () => Promise<KeyValueStore
     setup: async () => {
       const store = await makeLatchkeyStore();
       const counter = commandCounter(c.admin);
-      const incrementers = [latchkeyIncrementer(store), ...rawIncrementers(c)];
+      const incrementers = [latchkeyIncrementer(store), ...peerIncrementers(() => c.connect())];
       return {
         contenders: incrementers.map((incrementer) => incrementContender(incrementer, WORKERS, counter)),
         teardown: async () => {
@@ -346,6 +240,7 @@ export const redisSuite: Suite = {
             targets: { get: atLeast90, set: atLeast90, getMany: atLeast90 },
           }),
           lockCase(connections, makeLatchkeyStore),
+          ...crossProcessLockCases(server.url, admin),
         ],
         teardown,
       };
