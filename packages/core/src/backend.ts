@@ -319,9 +319,21 @@ export type LockingBackend = Backend & Required<Pick<Backend, 'acquireLock' | 'r
 /** The optional data methods a backend may implement (see {@link Backend.clear} and after). */
 export type OptionalDataMethod = 'clear' | 'keys' | 'has' | 'compareAndSet';
 
-/** True when `backend` implements the optional data method `method` itself. */
+/**
+ * True when `backend` can serve the optional data method `method`: it has the method, and
+ * when it is a proxy that passes the method on (a `ProxyBackend` has every method), the
+ * backend beneath it has it too.
+ */
 export function hasDataMethod<M extends OptionalDataMethod>(backend: Backend, method: M): backend is Backend & Required<Pick<Backend, M>> {
-  return typeof backend[method] === 'function';
+  if (typeof backend[method] !== 'function') return false;
+  const proxy = backend as Partial<DataMethodProxy>;
+  return typeof proxy.servesDataMethod === 'function' ? proxy.servesDataMethod(method) : true;
+}
+
+/** What a proxy that passes optional methods on tells {@link hasDataMethod} (`ProxyBackend` is one). */
+export interface DataMethodProxy {
+  /** True when the proxy overrides `method` itself, or the backend it wraps can serve it. */
+  servesDataMethod(method: OptionalDataMethod): boolean;
 }
 
 /** True when `backend` implements the lock methods itself. */

@@ -5,6 +5,7 @@ export type {
   BackendCapabilities,
   BackendCompareAndSetOptions,
   BackendDeleteOptions,
+  DataMethodProxy,
   BackendWriteOptions,
   DeleteOutcome,
   Lease,

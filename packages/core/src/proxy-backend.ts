@@ -4,13 +4,16 @@ import type {
   BackendBatchWriteOptions,
   BackendCapabilities,
   BackendCompareAndSetOptions,
+  DataMethodProxy,
   BackendDeleteOptions,
   BackendWriteOptions,
   DeleteOutcome,
   Lease,
+  OptionalDataMethod,
   StoredValue,
   WriteOutcome,
 } from './backend.js';
+import { hasDataMethod } from './backend.js';
 import { BackendError, NotSupportedError, ValidationError } from './errors.js';
 import type { KeyMangler } from './key-mangler.js';
 
@@ -34,7 +37,7 @@ import type { KeyMangler } from './key-mangler.js';
  *   override get(key: string) { this.gets++; return super.get(key) }
  * }
  */
-export abstract class ProxyBackend implements Backend {
+export abstract class ProxyBackend implements Backend, DataMethodProxy {
   #proxied: Backend | undefined;
 
   /**
@@ -107,6 +110,18 @@ export abstract class ProxyBackend implements Backend {
     const inner = this.proxied;
     if (inner.extendLock === undefined) return Promise.reject(noLocks(inner, 'extendLock'));
     return inner.extendLock(lease, leaseMs);
+  }
+
+  /**
+   * True when this proxy's class overrides the optional data method `method`, or the wrapped
+   * backend can serve it (what `hasDataMethod` asks, so a proxy declares no more than its
+   * backend has). Override it in a proxy that serves a method in some other way.
+   */
+  servesDataMethod(method: OptionalDataMethod): boolean {
+    // The class's own method, not the instance's: tooling may wrap methods on the instance.
+    const own = (Object.getPrototypeOf(this) as Record<OptionalDataMethod, unknown>)[method];
+    if (own !== ProxyBackend.prototype[method]) return true;
+    return hasDataMethod(this.proxied, method);
   }
 
   clear(): Promise<void> {

@@ -5,8 +5,11 @@ import {
   lengthConditionalMangler,
   NotFoundError,
   NotSupportedError,
+  ProxyBackend,
+  hasDataMethod,
   sha1KeyMangler,
   ValidationError,
+  type Backend,
   type ConfigureOptions,
   type OptionalDataMethod,
 } from '../../src/index.js';
@@ -15,7 +18,7 @@ import { encodeWith, taggedCodec } from '../../src/codec.js';
 import { ListingMapBackend } from '../support/listing-map-backend.js';
 import { MapBackend, sleep, uniqueName } from '../support/map-backend.js';
 
-async function over<B extends MapBackend>(backend: B, options: ConfigureOptions = {}) {
+async function over<B extends Backend>(backend: B, options: ConfigureOptions = {}) {
   const store = new KeyValueStore(uniqueName('additions'));
   await store.configure(backend, { lockSafetyWindowMs: 20, ...options });
   return { store, backend };
@@ -34,6 +37,35 @@ async function collect(keys: AsyncIterable<string>): Promise<string[]> {
 function writtenByEarlierRelease(value: unknown, expiresAt?: number): Uint8Array {
   return seal(encodeWith(taggedCodec, value), expiresAt);
 }
+
+describe('which optional methods a backend has', () => {
+  class PassingProxy extends ProxyBackend {}
+  class ListingProxy extends ProxyBackend {
+    override keys(): AsyncIterable<string> {
+      return (async function* () {})();
+    }
+  }
+
+  it('a proxy serves an optional method only when it overrides it or the backend beneath has it', () => {
+    const lacking = new PassingProxy().wrap(new MapBackend());
+    const having = new PassingProxy().wrap(new ListingMapBackend({}, ['has']));
+    expect(hasDataMethod(lacking, 'keys')).toBe(false);
+    expect(hasDataMethod(having, 'keys')).toBe(true);
+    expect(hasDataMethod(having, 'has')).toBe(false);
+    expect(hasDataMethod(new PassingProxy().wrap(having), 'clear')).toBe(true);
+    expect(hasDataMethod(new ListingProxy().wrap(new MapBackend()), 'keys')).toBe(true);
+    expect(hasDataMethod(new ListingMapBackend({}, ['compareAndSet']), 'compareAndSet')).toBe(false);
+  });
+
+  it('the store falls back, and rejects NotSupportedError, for a proxy over a backend without the methods', async () => {
+    const { store } = await over(new PassingProxy().wrap(new MapBackend()));
+    await store.set('k', 1);
+    expect(await store.has('k')).toBe(true);
+    await store.touch('k', 60_000);
+    await expect(collect(store.keys())).rejects.toBeInstanceOf(NotSupportedError);
+    await expect(store.clear()).rejects.toBeInstanceOf(NotSupportedError);
+  });
+});
 
 describe('find', () => {
   it('resolves the value, undefined for a missing or expired key, and a stored null as null', async () => {
