@@ -8,6 +8,7 @@ import { registerFaultChecks } from './internal/groups/fault-checks.js';
 import { registerDirectBadInputChecks } from './internal/groups/direct-bad-input-checks.js';
 import { registerEvictionChecks } from './internal/groups/eviction-checks.js';
 import { registerLockChecks } from './internal/groups/lock-checks.js';
+import { registerDataAdditionsChecks, registerStoreAdditionsChecks } from './internal/groups/store-additions-checks.js';
 import { registerStoreChainChecks } from './internal/groups/store-chain-checks.js';
 import { registerStoreChecks } from './internal/groups/store-checks.js';
 import { registerStoreLockChecks } from './internal/groups/store-lock-checks.js';
@@ -22,6 +23,7 @@ const GROUPS: Readonly<Record<ConformanceGroup, { readonly title: string; readon
       registerDataChecks(env);
       registerDirectBadInputChecks(env);
       registerEvictionChecks(env);
+      registerDataAdditionsChecks(env);
     },
   },
   ttl: { title: 'ttl: expiry on the backend and through KeyValueStore', register: registerTtlChecks },
@@ -33,6 +35,7 @@ const GROUPS: Readonly<Record<ConformanceGroup, { readonly title: string; readon
       section('configure, values, batches, delete, getOrCreate, withLock, close', () => registerStoreChecks(env));
       section('locked writes and locking: false', () => registerStoreWriteLockChecks(env));
       section('proxies and key manglers', () => registerStoreChainChecks(env));
+      section('clear, keys, has, ttl, touch, find and partial getMany', () => registerStoreAdditionsChecks(env));
     },
   },
   'store-locks': { title: 'store-locks: KeyValueStoreLock over the backend', register: registerStoreLockChecks },

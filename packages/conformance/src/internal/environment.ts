@@ -1,4 +1,11 @@
-import { hasOwnLocks, type Backend, type BackendCapabilities, type KeyMangler } from '@latchkey/core';
+import {
+  hasDataMethod,
+  hasOwnLocks,
+  type Backend,
+  type BackendCapabilities,
+  type KeyMangler,
+  type OptionalDataMethod,
+} from '@latchkey/core';
 import { CONFORMANCE_GROUPS, type ConformanceGroup, type ConformanceOptions } from '../conformance-options.js';
 import { resolveFaultEnvironment, type FaultEnvironment } from './fault-environment.js';
 
@@ -41,6 +48,8 @@ export interface ConformanceEnvironment {
   readonly ownLocks: boolean;
   /** The lock methods the probe backend has (for the "all or none" check). */
   readonly lockMethods: readonly string[];
+  /** The optional data methods (`clear`, `keys`, `has`, `compareAndSet`) the probe backend has. */
+  readonly dataMethods: readonly OptionalDataMethod[];
   readonly keyMangler: KeyMangler | undefined;
   readonly timings: Timings;
   readonly groups: readonly ConformanceGroup[];
@@ -94,6 +103,7 @@ export async function probeEnvironment(options: ConformanceOptions<Backend>): Pr
     capabilities,
     ownLocks: hasOwnLocks(probe),
     lockMethods,
+    dataMethods: (['clear', 'keys', 'has', 'compareAndSet'] as const).filter((method) => hasDataMethod(probe, method)),
     keyMangler: probe.keyMangler,
     timings: deriveTimings(capabilities, options, roundTripMs, faults),
     groups,
