@@ -467,7 +467,8 @@ export function renderSuiteBlock(input: DocumentInput): string {
     );
   const full = runSection(input);
   const from = full.indexOf('### Suites');
-  if (from >= 0) lines.push(...full.slice(from));
+  // The run section's closing note speaks of the suites of a full run: the server versions are in the notes here too.
+  if (from >= 0) lines.push(...full.slice(from).filter((line) => !line.startsWith('Server versions are in')));
   const sections = input.suites.map(suiteSection);
   lines.push(
     ...goalsSection(
