@@ -87,6 +87,31 @@ const DEFECTS: readonly PlantedDefect[] = [
     ],
   },
   {
+    fixture: 'clear-drops-leases',
+    defect: 'a clear that also drops every held lease',
+    caughtBy: [
+      ['data', 'clear leaves leases alone: the holder still writes with its lease, nobody else acquires, fencing keeps increasing'],
+      ['store', 'clear leaves locks alone: the holder keeps its lock and writes under it, fencing keeps increasing'],
+    ],
+  },
+  {
+    fixture: 'compare-and-set-ignores-expected',
+    defect: 'a compareAndSet that writes whatever is stored',
+    caughtBy: [
+      ['data', 'compareAndSet writes only over exactly the expected bytes'],
+      ['store', 'touch never undoes a write that lands between its read and its write-back (compareAndSet)'],
+    ],
+  },
+  {
+    fixture: 'keys-lists-another-namespace',
+    defect: 'keys and clear that reach into other backends’ namespaces',
+    caughtBy: [
+      ['data', 'keys of a fresh backend lists nothing of another backend'],
+      ['data', "clear removes every value of the backend's namespace and nothing of another"],
+      ['store', "clear removes every value of the store and nothing of a store over another backend; a peer's store sees it"],
+    ],
+  },
+  {
     fixture: 'delete-reports-deleted',
     defect: "a delete that answers 'deleted' for missing keys",
     caughtBy: [

@@ -1,4 +1,13 @@
-import { hasDataMethod, NotFoundError, NotSupportedError, ValidationError, type Backend, type KeyValueStore } from '@latchkey/core';
+import {
+  hasDataMethod,
+  NotFoundError,
+  NotSupportedError,
+  ProxyBackend,
+  ValidationError,
+  type Backend,
+  type KeyValueStore,
+  type StoredValue,
+} from '@latchkey/core';
 import { expect } from 'vitest';
 import { bytes, expectBytes } from '../bytes.js';
 import type { ConformanceEnvironment } from '../environment.js';
@@ -214,6 +223,34 @@ export function registerStoreAdditionsChecks(env: ConformanceEnvironment): void 
       expect(await store.has(key)).toBe(false);
       await expectRejection(store.get(key), NotFoundError);
     });
+
+    checkUnless(
+      lacks(env, 'compareAndSet'),
+      'touch never undoes a write that lands between its read and its write-back (compareAndSet)',
+      async (h) => {
+        const backend = await h.backend();
+        const key = h.key();
+        const { store: writer } = await h.store({}, backend);
+        let concurrent: (() => Promise<void>) | undefined;
+        /** Lets another store write the key right after the touching store's read. */
+        class WriteAfterRead extends ProxyBackend {
+          override async get(stored: string): Promise<StoredValue | undefined> {
+            const read = await super.get(stored);
+            const write = concurrent;
+            concurrent = undefined;
+            if (write !== undefined) await write();
+            return read;
+          }
+        }
+        const { store } = await h.store({ proxies: [new WriteAfterRead()] }, backend);
+        await store.set(key, 'old');
+        concurrent = () => writer.set(key, 'new', { ttlMs: 60_000 });
+        await store.touch(key, 120_000);
+        expect(concurrent, 'the concurrent write ran').toBeUndefined();
+        expect(await writer.get(key), 'the value after the touch').toBe('new');
+        expect(await writer.ttl(key), "the concurrent write's own expiry").toBeLessThanOrEqual(60_000);
+      },
+    );
 
     check('touch rejects NotFoundError for a missing key and ValidationError for a bad ttlMs', async (h) => {
       const { store } = await h.store();
