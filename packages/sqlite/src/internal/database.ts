@@ -29,19 +29,35 @@ export class SqliteDatabase {
    * most `busyTimeoutMs` of waiting on other connections). A try that finds the file locked
    * (`SQLITE_BUSY`, `SQLITE_LOCKED`) is repeated after a short pause that yields the event
    * loop, for as long as another try still fits before the deadline; then its error is thrown.
-   * @throws what `step` or opening the file threw (a driver error, or {@link OpenFailure}).
+   * @returns what `step` returned: as it is when the first try succeeds, else a promise of a later try's.
+   * @throws what `step` or opening the file threw (a driver error, or {@link OpenFailure}); after a
+   *   first try that found the file locked, the promise rejects with it instead.
    */
-  async run<T>(call: Call, step: (statements: Statements) => T): Promise<T> {
-    const { operationTimeoutMs, busyTimeoutMs } = this.#options;
-    const deadline = performance.now() + operationTimeoutMs;
+  run<T>(call: Call, step: (statements: Statements) => T): T | Promise<T> {
+    const startedAt = performance.now();
+    // The first try runs synchronously and returns its result as it is: no promise of its own on
+    // the hot path (the call runner settles the call either way).
+    try {
+      return step(this.#open());
+    } catch (error) {
+      if (!isBusy(error)) throw error;
+      return this.#retry(call, step, startedAt + this.#options.operationTimeoutMs, error);
+    }
+  }
+
+  /** The tries after a first one that found the file locked, until one succeeds or none fits before `deadline`. */
+  async #retry<T>(call: Call, step: (statements: Statements) => T, deadline: number, busy: unknown): Promise<T> {
+    const { busyTimeoutMs } = this.#options;
+    let error = busy;
     for (let tries = 1; ; tries++) {
+      const pause = Math.min(MAX_BUSY_PAUSE_MS, 2 ** tries) * (0.5 + Math.random() / 2);
+      if (!isBusy(error) || performance.now() + pause + busyTimeoutMs >= deadline) throw error;
+      await new Promise((resolve) => setTimeout(resolve, pause));
+      call.check();
       try {
         return step(this.#open());
-      } catch (error) {
-        const pause = Math.min(MAX_BUSY_PAUSE_MS, 2 ** tries) * (0.5 + Math.random() / 2);
-        if (!isBusy(error) || performance.now() + pause + busyTimeoutMs >= deadline) throw error;
-        await new Promise((resolve) => setTimeout(resolve, pause));
-        call.check();
+      } catch (next) {
+        error = next;
       }
     }
   }
