@@ -30,7 +30,7 @@ export interface Opened {
  */
 export function seal(payload: Uint8Array, expiresAt: number | undefined, key?: string): Uint8Array {
   const expiryBytes = expiresAt === undefined ? 0 : EXPIRY_BYTES;
-  const keyBytes = key === undefined ? 0 : Buffer.byteLength(key, 'utf8');
+  const keyBytes = key === undefined ? 0 : utf8Length(key);
   const keyField = key === undefined ? 0 : KEY_LENGTH_BYTES + keyBytes;
   // allocUnsafe draws small buffers from Node's shared pool (far less GC than a fresh
   // ArrayBuffer per value); every byte is written below, so nothing uninitialised escapes.
@@ -42,17 +42,37 @@ export function seal(payload: Uint8Array, expiresAt: number | undefined, key?: s
   let at = HEADER + expiryBytes;
   if (key !== undefined) {
     out.writeUInt32BE(keyBytes, at);
-    out.write(key, at + KEY_LENGTH_BYTES, keyBytes, 'utf8');
+    writeKey(out, key, keyBytes, at + KEY_LENGTH_BYTES);
     at += keyField;
   }
   out.set(payload, at);
   return out;
 }
 
+// Keys are short and mostly ASCII: a JS loop beats a call into the UTF-8 encoder for them.
+const SHORT_KEY = 64;
+
+function utf8Length(key: string): number {
+  if (key.length <= SHORT_KEY) {
+    let ascii = true;
+    for (let i = 0; i < key.length && ascii; i++) ascii = key.charCodeAt(i) < 0x80;
+    if (ascii) return key.length;
+  }
+  return Buffer.byteLength(key, 'utf8');
+}
+
+function writeKey(out: Buffer, key: string, keyBytes: number, at: number): void {
+  if (keyBytes === key.length && key.length <= SHORT_KEY) {
+    for (let i = 0; i < key.length; i++) out[at + i] = key.charCodeAt(i);
+  } else {
+    out.write(key, at, keyBytes, 'utf8');
+  }
+}
+
 /** Reads the envelope header. @throws {SerializationError} when the bytes are not an envelope. */
 export function open(bytes: Uint8Array): Opened {
-  const { expiresAt, payloadAt } = layout(bytes);
-  return { payload: bytes.subarray(payloadAt), expiresAt };
+  const expiresAt = expiryOf(bytes);
+  return { payload: bytes.subarray(payloadStart(bytes, expiresAt === undefined ? HEADER : HEADER + EXPIRY_BYTES)), expiresAt };
 }
 
 /**
@@ -61,8 +81,10 @@ export function open(bytes: Uint8Array): Opened {
  * @throws {SerializationError} when the bytes are not an envelope.
  */
 export function carriedKey(bytes: Uint8Array): string | undefined {
-  const { keyAt, payloadAt } = layout(bytes);
-  if (keyAt === undefined) return undefined;
+  const keyLengthAt = expiryOf(bytes) === undefined ? HEADER : HEADER + EXPIRY_BYTES;
+  if (bytes[1] === VERSION_1) return undefined;
+  const payloadAt = payloadStart(bytes, keyLengthAt);
+  const keyAt = keyLengthAt + KEY_LENGTH_BYTES;
   return Buffer.from(bytes.buffer, bytes.byteOffset + keyAt, payloadAt - keyAt).toString('utf8');
 }
 
@@ -71,18 +93,11 @@ export function carriedKey(bytes: Uint8Array): string | undefined {
  * @throws {SerializationError} when the bytes are not an envelope.
  */
 export function reseal(bytes: Uint8Array, expiresAt: number | undefined): Uint8Array {
-  const key = carriedKey(bytes);
-  return seal(open(bytes).payload, expiresAt, key);
+  return seal(open(bytes).payload, expiresAt, carriedKey(bytes));
 }
 
-interface Layout {
-  readonly expiresAt: number | undefined;
-  /** Where the carried key's UTF-8 starts (version 2 only). */
-  readonly keyAt: number | undefined;
-  readonly payloadAt: number;
-}
-
-function layout(bytes: Uint8Array): Layout {
+/** Checks the header and reads the expiry. The hot path of every read: no allocation but the DataView of an expiry. */
+function expiryOf(bytes: Uint8Array): number | undefined {
   if (!(bytes instanceof Uint8Array) || bytes.byteLength < HEADER || bytes[0] !== MAGIC) {
     throw new SerializationError('Stored bytes are not a latchkey value (bad header).');
   }
@@ -92,18 +107,20 @@ function layout(bytes: Uint8Array): Layout {
       `Stored value has envelope version ${String(version)}; this latchkey reads versions ${VERSION_1} and ${VERSION_2}.`,
     );
   }
-  const flags = bytes[2] ?? 0;
-  let at = HEADER;
-  let expiresAt: number | undefined;
-  if ((flags & HAS_EXPIRY) !== 0) {
-    if (bytes.byteLength < HEADER + EXPIRY_BYTES) throw new SerializationError('Stored value is truncated.');
-    expiresAt = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getFloat64(HEADER);
-    at += EXPIRY_BYTES;
-  }
-  if (version === VERSION_1) return { expiresAt, keyAt: undefined, payloadAt: at };
+  if (((bytes[2] ?? 0) & HAS_EXPIRY) === 0) return undefined;
+  if (bytes.byteLength < HEADER + EXPIRY_BYTES) throw new SerializationError('Stored value is truncated.');
+  return new DataView(bytes.buffer, bytes.byteOffset, HEADER + EXPIRY_BYTES).getFloat64(HEADER);
+}
+
+/** Where the payload starts: at `at` for version 1; after the carried key (whose length is at `at`) for version 2. */
+function payloadStart(bytes: Uint8Array, at: number): number {
+  if (bytes[1] === VERSION_1) return at;
   if (bytes.byteLength < at + KEY_LENGTH_BYTES) throw new SerializationError('Stored value is truncated.');
-  const keyBytes = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength).getUint32(at);
-  const keyAt = at + KEY_LENGTH_BYTES;
-  if (bytes.byteLength < keyAt + keyBytes) throw new SerializationError('Stored value is truncated.');
-  return { expiresAt, keyAt, payloadAt: keyAt + keyBytes };
+  // Read by hand: a DataView per read would be an allocation on every get.
+  const keyBytes =
+    (((bytes[at] as number) << 24) | ((bytes[at + 1] as number) << 16) | ((bytes[at + 2] as number) << 8) | (bytes[at + 3] as number)) >>>
+    0;
+  const payloadAt = at + KEY_LENGTH_BYTES + keyBytes;
+  if (bytes.byteLength < payloadAt) throw new SerializationError('Stored value is truncated.');
+  return payloadAt;
 }

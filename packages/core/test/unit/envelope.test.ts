@@ -45,6 +45,15 @@ describe('envelope', () => {
     expect(opened.expiresAt).toBe(expiresAt);
   });
 
+  it('carries short and long keys, ASCII or not, exactly', () => {
+    for (const key of ['k', 'a'.repeat(64), 'a'.repeat(65), 'é'.repeat(64), `${'a'.repeat(63)}é`, '🔑'.repeat(300), 'x'.repeat(10_000)]) {
+      const sealed = seal(payload, expiresAt, key);
+      expect(carriedKey(sealed)).toBe(key);
+      expect(Array.from(open(sealed).payload)).toStrictEqual([1, 2, 3]);
+      expect(sealed.byteLength).toBe(3 + 8 + 4 + Buffer.byteLength(key, 'utf8') + payload.byteLength);
+    }
+  });
+
   it('carries a key without an expiry, and an empty payload', () => {
     const sealed = seal(new Uint8Array(0), undefined, 'k');
     expect(carriedKey(sealed)).toBe('k');
