@@ -37,7 +37,8 @@ export type StoreOperation =
  * - `listed`: a `keys()` iteration ended (ran to its end, or the caller stopped it); its
  *   `keyCount` is then the number of keys yielded, and its `durationMs` spans the whole
  *   iteration, the caller's time between steps included. A failed listing (`NotSupportedError`
- *   included) has `error` instead.
+ *   included) has `error` instead. An iteration the caller abandons without ending it (no
+ *   `break`, `return()` or last step) never publishes its end.
  * - `lease-lost`: a locked `set` or `delete` was refused because the lock no longer holds the
  *   key (the call rejects with `LockTimeoutError`, nothing written).
  * - `getOrCreate`: `hit` (the value was there), `waited` (another caller created it while this
