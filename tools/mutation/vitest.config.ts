@@ -1,6 +1,6 @@
 /**
  * The vitest run that Stryker mutates against: the conformance suite only, run against
- * MemoryBackend (default and bounded), so the mutation score measures what the suite proves
+ * MemoryBackend (default, bounded, and behind the kit guards with size limits), so the score measures what the suite proves
  * about a backend, never what the memory or core unit tests prove.
  */
 import { resolve } from 'node:path';
