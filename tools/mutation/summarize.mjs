@@ -8,6 +8,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
+import process from 'node:process';
 
 const root = resolve(import.meta.dirname, '../..');
 const args = process.argv.slice(2);
@@ -62,6 +63,9 @@ function score(mutants) {
   return { totals, detected, valid, score: valid === 0 ? null : Math.round((detected / valid) * 10000) / 100, files };
 }
 
+/** One line to stdout. */
+const print = (line) => process.stdout.write(`${line}\n`);
+
 const after = readReport(reportPath);
 const summary = {
   schema: 'latchkey-mutation-summary/1',
@@ -69,7 +73,7 @@ const summary = {
   notKilled: after
     .filter((m) => UNDETECTED.has(m.status))
     .sort(byPlace)
-    .map(({ killedBy, ...m }) => m),
+    .map(({ killedBy: _killedBy, ...m }) => m),
 };
 if (beforePath !== undefined) {
   const before = readReport(beforePath);
@@ -101,6 +105,6 @@ writeFileSync(outPath, `${JSON.stringify(summary, null, 2)}\n`);
 console.log(
   `score ${summary.score}% (${summary.detected} of ${summary.valid} detected); ${summary.notKilled.length} not killed; wrote ${relative(root, outPath)}`,
 );
-if (summary.before) console.log(`before: ${summary.before.score}% (${summary.before.detected} of ${summary.before.valid})`);
+if (summary.before) print(`before: ${summary.before.score}% (${summary.before.detected} of ${summary.before.valid})`);
 for (const m of summary.notKilled)
   console.log(`${m.status}\t${m.file}:${m.line}:${m.column}\t${m.mutator}\t${JSON.stringify(m.replacement)?.slice(0, 80)}`);
