@@ -3,8 +3,8 @@ import { backendCallStarted } from './event-loop-lag.js';
 
 const tracked = new WeakSet<object>();
 
-/** Methods of `Object.prototype` and others that are never backend calls. */
-const NOT_CALLS = new Set(['constructor']);
+/** Function-valued members that are not backend calls: the constructor and the key mangler (a pure function the store calls synchronously). */
+const NOT_CALLS = new Set(['constructor', 'keyMangler']);
 
 /**
  * Makes every method call on `backend` count as a backend call in progress (see
