@@ -102,9 +102,9 @@ if (beforePath !== undefined) {
     });
 }
 writeFileSync(outPath, `${JSON.stringify(summary, null, 2)}\n`);
-console.log(
+print(
   `score ${summary.score}% (${summary.detected} of ${summary.valid} detected); ${summary.notKilled.length} not killed; wrote ${relative(root, outPath)}`,
 );
 if (summary.before) print(`before: ${summary.before.score}% (${summary.before.detected} of ${summary.before.valid})`);
 for (const m of summary.notKilled)
-  console.log(`${m.status}\t${m.file}:${m.line}:${m.column}\t${m.mutator}\t${JSON.stringify(m.replacement)?.slice(0, 80)}`);
+  print(`${m.status}\t${m.file}:${m.line}:${m.column}\t${m.mutator}\t${JSON.stringify(m.replacement)?.slice(0, 80)}`);
