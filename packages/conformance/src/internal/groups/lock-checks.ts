@@ -1,5 +1,5 @@
 import { getEventListeners } from 'node:events';
-import { BackendClosedError, hasOwnLocks, ValidationError, type Lease, type LockingBackend } from '@latchkey/core';
+import { BackendClosedError, hasOwnLocks, LatchkeyError, ValidationError, type Lease, type LockingBackend } from '@latchkey/core';
 import { expect } from 'vitest';
 import { bytes, expectBytes } from '../bytes.js';
 import type { ConformanceEnvironment } from '../environment.js';
@@ -634,15 +634,22 @@ export function registerLockChecks(env: ConformanceEnvironment): void {
     const encode = (text: string): Uint8Array => new TextEncoder().encode(text);
     let newWritten = false;
     let gaveUp = false;
-    const counts = { written: 0, lost: 0, afterNew: 0 };
+    const counts = { written: 0, lost: 0, rejected: 0, afterNew: 0 };
+    let firstRejection: string | undefined;
     const writers = Array.from({ length: RACE_WRITERS }, async (_, w) => {
       // From shortly before the lapse: the writes in flight when it comes are the ones that race.
       await sleep(Math.max(0, leaseMs - 2 * promptMs) - since(staleSince));
       let afterNew = 0;
       for (let i = 0; !gaveUp && afterNew < 3; i++) {
         const startedAfterNew = newWritten;
-        const outcome = await backend.set(key, encode(`stale ${w}.${i}`), { lease: stale });
-        counts[outcome === 'written' ? 'written' : 'lost'] += 1;
+        const outcome = await settle(backend.set(key, encode(`stale ${w}.${i}`), { lease: stale }));
+        if (outcome.ok) counts[outcome.value === 'written' ? 'written' : 'lost'] += 1;
+        else {
+          // A typed refusal (memcached gives up on a CAS lost to the other writers too often) changes nothing: what is stored shows it.
+          if (!(outcome.error instanceof LatchkeyError)) throw outcome.error;
+          counts.rejected += 1;
+          firstRejection ??= describeError(outcome.error);
+        }
         if (startedAfterNew) {
           afterNew += 1;
           counts.afterNew += 1;
@@ -668,7 +675,7 @@ export function registerLockChecks(env: ConformanceEnvironment): void {
       current,
       currentSince: currentSince ?? performance.now(),
       final: stored === undefined ? undefined : new TextDecoder().decode(stored),
-      detail: `stale writes: ${counts.written} written, ${counts.lost} lease-lost, ${counts.afterNew} of them sent after ${value} was written; settled ${Math.round(since(staleSince))} ms after the stale lease was granted`,
+      detail: `stale writes: ${counts.written} written, ${counts.lost} lease-lost, ${counts.rejected} rejected${firstRejection === undefined ? '' : ` (${firstRejection})`}, ${counts.afterNew} of them sent after ${value} was written; settled ${Math.round(since(staleSince))} ms after the stale lease was granted`,
     };
   };
 
