@@ -6,8 +6,7 @@ import { ValidationError } from '@latchkey/core';
  * single script can check the lock and write on one node, on Cluster too:
  *
  * - data `<prefix>{<key>}`, lock `<prefix>{<key>}:lock`, fence `<prefix>{<key>}:fence`, the lock's
- *   waiter queue `<prefix>{<key>}:queue`, its entries' deadlines `<prefix>{<key>}:waiters` and
- *   the waiter it was handed over to `<prefix>{<key>}:grant`;
+ *   waiter queue `<prefix>{<key>}:queue` and its entries `<prefix>{<key>}:waiters`;
  * - a key that a hash tag cannot carry as it is (it contains `{` or `}`, or is not
  *   well-formed UTF-16 and so would not survive UTF-8) is stored under
  *   `<prefix>#{<sha1>}` (and `…:lock`, `…:fence`), the SHA-1 taken over the key's UTF-16
@@ -66,14 +65,9 @@ export function queueKeyOf(dataKey: string): string {
   return `${dataKey}:queue`;
 }
 
-/** The deadlines of the queued waiters of `dataKey`'s lock, by waiter id (same hash tag). */
+/** The entries (refresh time, token, lease) of the queued waiters of `dataKey`'s lock, by waiter id (same hash tag). */
 export function entriesKeyOf(dataKey: string): string {
   return `${dataKey}:waiters`;
-}
-
-/** Names the waiter the lock of `dataKey` was handed over to, for its claim window (same hash tag). */
-export function grantKeyOf(dataKey: string): string {
-  return `${dataKey}:grant`;
 }
 
 function needsDigest(key: string): boolean {

@@ -11,7 +11,7 @@ import {
 import { subscriberFactory } from './clients.js';
 import type { RedisClient } from './connection-gate.js';
 import { neverWritten } from './errors.js';
-import { entriesKeyOf, fenceKeyOf, grantKeyOf, lockKeyOf, queueKeyOf, type KeyLayout } from './key-layout.js';
+import { entriesKeyOf, fenceKeyOf, lockKeyOf, queueKeyOf, type KeyLayout } from './key-layout.js';
 import { subscribeToReleases } from './release-listener.js';
 import { runConfirmed, runLockScript, unconfirmedAcquire } from './replication.js';
 import { ACQUIRE, CLOCKED_ACQUIRE, EXTEND, LEAVE, RELEASE, runScript } from './scripts.js';
@@ -32,18 +32,33 @@ export const QUEUE_ENTRY_MS = 3_000;
 export const QUEUE_REFRESH_MS = 1_000;
 
 /**
- * A lock handed over to a waiter is kept for it this long (its grant); a waiter that does
- * not claim it in time (crashed, or gone without leaving) costs the queue at most this, after
- * which the lock is free for whoever looks first.
+ * A lock handed over to a waiter that asked for a lease of 0 (no lapse) is held for it this
+ * long until it claims it, so a waiter that crashed meanwhile does not hold the key for ever.
  */
 export const CLAIM_MS = 1_000;
 
-/** What this process knows about its place in one key's server-side queue. */
+/** A lock the server handed over to this backend's entry (from the release message). */
+interface Grant {
+  readonly fencingToken: bigint;
+  /** Monotonic ms at or before which the lease began on the server. */
+  readonly acquiredAt: number;
+}
+
+/** What this backend knows about its entry in one key's server-side queue. */
 interface Queued {
+  readonly dataKey: string;
+  /** The token the entry holds the lock with once it is handed over. */
+  readonly token: string;
+  /** The lease the entry asks for. */
+  readonly leaseMs: number;
+  /** Monotonic ms at which the entry's last refresh was sent (the server's `refreshed` is later). */
+  readonly sentAt: number;
   /** Monotonic ms by which the entry must be refreshed (an attempt goes to the server then). */
   readonly refreshAt: number;
-  /** A release was heard (maybe the hand-over to this process): the next attempt asks the server. */
+  /** A release was heard that may concern this entry: the next attempt asks the server. */
   woken: boolean;
+  /** The lock was handed over to this entry, as the release message said. */
+  grant?: Grant;
 }
 
 /** What {@link RedisLocks} works with. */
@@ -63,13 +78,14 @@ export interface RedisLocksOptions {
  * queue, and the subscription that hears releases of other processes and wakes the waiters
  * here. Waiters and leases are keyed by stored key.
  *
- * Across processes the waiters queue on the server: a process whose head attempt finds the
- * lock held joins the key's FIFO (one entry per process; {@link LockWaiters} keeps its own
- * waiters in order behind it), and a release hands the lock straight to the first live entry
- * and tells that process alone. So a release costs one attempt by one waiter, however many
- * processes wait. While queued and not woken, the head's attempts are answered here without a
- * command, except one every {@link QUEUE_REFRESH_MS} to keep the entry alive and to see a
- * lapsed lease or claim window.
+ * Across processes the waiters queue on the server: a backend whose head attempt finds the
+ * lock held joins the key's FIFO (one entry per backend, with the token it will hold the lock
+ * with; {@link LockWaiters} keeps its own waiters in order behind it), and a release hands the
+ * lock straight to the first live entry and tells that backend alone, whose head then has the
+ * lease without another command. So a release costs one hand-over to one waiter, however many
+ * processes wait. While queued and not handed the lock, the head's attempts are answered here
+ * without a command, except one every {@link QUEUE_REFRESH_MS} that keeps the entry alive and
+ * sees a lease that lapsed or a hand-over whose message was missed.
  */
 export class RedisLocks implements LockProtocol {
   /** The waiters of this backend: acquire, release and extend go through them. */
@@ -85,6 +101,8 @@ export class RedisLocks implements LockProtocol {
   readonly #queued = new Map<string, Queued>();
   /** Bumped by every release heard, so a script in flight can tell that one came meanwhile. */
   #heard = 0;
+  /** The leaseMs of each lease won here, by token, for queueing again at its release with the same lease. */
+  readonly #leaseMsOf = new Map<string, number>();
 
   constructor(options: RedisLocksOptions) {
     const { client, calls, layout, timeoutMs, replication } = options;
@@ -100,22 +118,22 @@ export class RedisLocks implements LockProtocol {
     const connect = subscriberFactory(client, timeoutMs);
     // A digested key cannot be told from its data key (the store's default mangler never makes one): undefined wakes all.
     const storedKeyOf = (dataKey: string): string | undefined => layout.storedKeyOf(dataKey);
-    const target = `@${this.#waiterId}`;
     this.#releases = new ReleaseListener({
       target: { wake: (key) => this.#wake(key), wakeAll: () => this.#wakeAll() },
       timeoutMs,
-      open: (events) => subscribeToReleases(connect, layout.channel, storedKeyOf, events, (to) => to === target),
+      open: (events) => subscribeToReleases(connect, layout.channel, storedKeyOf, events, (to, dataKey) => this.#handedOver(to, dataKey)),
     });
   }
 
   /**
-   * One acquire script: the lease when the lock was free or handed over to this process,
-   * else how long the holder's lease (or claim window) has left; a waiting attempt that finds
-   * it held queues this process. While queued, not woken and hearing releases, a waiting
-   * attempt is answered without a command until the entry is due for a refresh. With
-   * replicated locks the script raises the fence to the server's clock and is followed by
-   * `WAIT`: a lock too few replicas acknowledged is given back and the attempt rejects with
-   * `BackendUnavailableError`.
+   * The lease when the release message handed the lock to this backend's entry (no command);
+   * else one acquire script: the lease when the lock was free or handed over to this entry's
+   * token, else how long the holder's lease has left, a waiting attempt queueing this backend.
+   * While queued, not woken and hearing releases, a waiting attempt is answered without a
+   * command until the entry is due for a refresh. With replicated locks the script raises the
+   * fence to the server's clock and is followed by `WAIT` (a hand-over is claimed by the script
+   * too, so `WAIT` covers it): a lock too few replicas acknowledged is given back and the attempt
+   * rejects with `BackendUnavailableError`.
    */
   async attempt(
     key: string,
@@ -123,13 +141,24 @@ export class RedisLocks implements LockProtocol {
     giveBack: (lease: Lease) => void,
     context: Parameters<LockProtocol['attempt']>[3] = { waiting: false },
   ): Promise<AttemptOutcome> {
-    const queued = this.#queued.get(key);
+    const queued = context.waiting ? this.#queued.get(key) : undefined;
     const startedAt = performance.now();
-    if (context.waiting && queued !== undefined && !queued.woken && startedAt < queued.refreshAt && this.#releases.listening) {
-      return { retryInMs: queued.refreshAt - startedAt };
+    if (queued !== undefined) {
+      const { grant } = queued;
+      // Claimed by the script instead: a lease of another length than the entry asked for, one of
+      // 0 (handed over for CLAIM_MS only), and any with replicated locks (WAIT must cover it).
+      if (grant !== undefined && leaseMs > 0 && queued.leaseMs === leaseMs && this.#replication === undefined) {
+        this.#queued.delete(key);
+        this.#leaseMsOf.set(queued.token, leaseMs);
+        return { lease: { key, token: queued.token, fencingToken: grant.fencingToken, acquiredAt: grant.acquiredAt } };
+      }
+      if (grant === undefined && !queued.woken && startedAt < queued.refreshAt && this.#releases.listening) {
+        return { retryInMs: queued.refreshAt - startedAt };
+      }
     }
     const dataKey = this.#layout.dataKey(key);
-    const token = randomUUID();
+    // A queued entry keeps its token, so a hand-over made to it is recognised by the script.
+    const token = queued?.token ?? randomUUID();
     const acquiredAt = startedAt;
     const heard = this.#heard;
     const waiter = context.waiting ? this.#waiterId : '';
@@ -138,7 +167,6 @@ export class RedisLocks implements LockProtocol {
       fenceKeyOf(dataKey),
       queueKeyOf(dataKey),
       entriesKeyOf(dataKey),
-      grantKeyOf(dataKey),
       token,
       String(Math.ceil(leaseMs)),
       waiter,
@@ -164,6 +192,7 @@ export class RedisLocks implements LockProtocol {
     const [won, value] = reply as [unknown, unknown];
     if (Number(won) === 1) {
       if (waiter !== '') this.#queued.delete(key);
+      this.#leaseMsOf.set(token, leaseMs);
       const lease: Lease = { key, token, fencingToken: BigInt(String(value)), acquiredAt };
       if (replication !== undefined && replicas < replication.replicas) {
         // A failover to a replica without it would free the key while the caller held it: not granted.
@@ -175,39 +204,52 @@ export class RedisLocks implements LockProtocol {
     const pttl = Number(value);
     const untilLapse = pttl === -1 ? Infinity : pttl;
     if (waiter === '') return { retryInMs: untilLapse };
-    // Queued: look again by the entry's refresh, or when the lease or claim window lapses if sooner.
+    // Queued: look again by the entry's refresh, or when the lease lapses if sooner.
     const retryInMs = Math.min(untilLapse, QUEUE_REFRESH_MS);
-    this.#queued.set(key, { refreshAt: startedAt + retryInMs, woken: this.#heard !== heard });
+    this.#queued.set(key, { dataKey, token, leaseMs, sentAt: startedAt, refreshAt: startedAt + retryInMs, woken: this.#heard !== heard });
     return { retryInMs };
   }
 
   /**
-   * Lets go of the lock if `lease` still holds it: hands it to the first process queued for
-   * it (queueing this process again behind the others when more of its waiters wait), or
+   * Lets go of the lock if `lease` still holds it: hands it to the first backend queued for
+   * it (queueing this backend again behind the others when more of its waiters wait), or
    * frees it and announces that. Runs during `close` too.
    */
   async release(lease: Lease): Promise<boolean> {
     const { key } = lease;
     const dataKey = this.#layout.dataKey(key);
-    const requeue = this.waiters.waiting(key) > 0 ? this.#waiterId : '';
+    const leaseMs = this.#leaseMsOf.get(lease.token);
+    this.#leaseMsOf.delete(lease.token);
+    const requeue = leaseMs !== undefined && this.waiters.waiting(key) > 0 ? this.#waiterId : '';
+    const token = randomUUID();
     const heard = this.#heard;
     const startedAt = performance.now();
     const args = [
       lockKeyOf(dataKey),
+      fenceKeyOf(dataKey),
       queueKeyOf(dataKey),
       entriesKeyOf(dataKey),
-      grantKeyOf(dataKey),
       lease.token,
       this.#layout.channel,
       dataKey,
       requeue,
+      token,
+      String(Math.ceil(leaseMs ?? 0)),
       String(QUEUE_ENTRY_MS),
       String(CLAIM_MS),
+      this.#clocked,
     ];
     const reply = Number(await this.#calls.run('releaseLock', () => runScript(this.#client, RELEASE, args), { evenIfClosed: true }));
-    // Handed over with this process queued behind: its next head waits for its turn without asking.
+    // Handed over with this backend queued behind: its next head waits for its turn without asking.
     if (reply === 2 && requeue !== '') {
-      this.#queued.set(key, { refreshAt: startedAt + QUEUE_REFRESH_MS, woken: this.#heard !== heard });
+      this.#queued.set(key, {
+        dataKey,
+        token,
+        leaseMs: leaseMs ?? 0,
+        sentAt: startedAt,
+        refreshAt: startedAt + QUEUE_REFRESH_MS,
+        woken: this.#heard !== heard,
+      });
       // Its waiters here all left while the release was on its way (their leave found nothing to do).
       if (this.waiters.waiting(key) === 0) void this.leave(key);
     }
@@ -215,21 +257,27 @@ export class RedisLocks implements LockProtocol {
   }
 
   /**
-   * Takes this process out of `key`'s queue once its waiters here all stopped waiting, and
+   * Takes this backend out of `key`'s queue once its waiters here all stopped waiting, and
    * passes on a hand-over that reached it meanwhile. A failure is not reported: the entry
-   * lapses by itself within {@link QUEUE_ENTRY_MS}, and a hand-over within {@link CLAIM_MS}.
+   * lapses by itself within {@link QUEUE_ENTRY_MS}, and a hand-over with its lease.
    */
   async leave(key: string): Promise<void> {
-    if (!this.#queued.delete(key)) return;
-    const dataKey = this.#layout.dataKey(key);
+    const queued = this.#queued.get(key);
+    if (queued === undefined) return;
+    this.#queued.delete(key);
+    const { dataKey } = queued;
     const args = [
+      lockKeyOf(dataKey),
+      fenceKeyOf(dataKey),
       queueKeyOf(dataKey),
       entriesKeyOf(dataKey),
-      grantKeyOf(dataKey),
       this.#waiterId,
+      queued.token,
       this.#layout.channel,
       dataKey,
+      String(QUEUE_ENTRY_MS),
       String(CLAIM_MS),
+      this.#clocked,
     ];
     try {
       await this.#calls.run('leaveLockQueue', () => runScript(this.#client, LEAVE, args), { evenIfClosed: true });
@@ -262,11 +310,36 @@ export class RedisLocks implements LockProtocol {
     await this.waiters.close();
   }
 
-  /** A release of `key` was heard (maybe a hand-over to this process): its head asks the server next. */
+  /** `'1'` when hand-overs must raise the fence to the server's clock (replicated locks). */
+  get #clocked(): string {
+    return this.#replication === undefined ? '0' : '1';
+  }
+
+  /**
+   * A message meant for one waiter (`@<waiter>/<token>/<fence>/<ms since refresh>`): whether it
+   * is for this backend, noting the hand-over on the entry it names. The lease began at the
+   * earliest when the entry's last refresh was sent plus the server's ms since that refresh.
+   */
+  #handedOver(to: string, dataKey: string): boolean {
+    const [waiter, token, fence, since] = to.slice(1).split('/');
+    if (waiter !== this.#waiterId) return false;
+    for (const queued of this.#queued.values()) {
+      if (queued.dataKey !== dataKey || queued.token !== token || fence === undefined || !/^\d+$/.test(fence)) continue;
+      const acquiredAt = Math.min(performance.now(), queued.sentAt + Math.max(0, Number(since) - 1));
+      queued.grant = { fencingToken: BigInt(fence), acquiredAt: Number.isFinite(acquiredAt) ? acquiredAt : queued.sentAt };
+    }
+    return true;
+  }
+
+  /** A release of `key` was heard (maybe a hand-over to this backend): its head looks next. */
   #wake(key: string): void {
     this.#heard += 1;
     const queued = this.#queued.get(key);
-    if (queued !== undefined) queued.woken = true;
+    if (queued !== undefined) {
+      queued.woken = true;
+      // Handed over after every waiter here left: pass it on.
+      if (queued.grant !== undefined && this.waiters.waiting(key) === 0) void this.leave(key);
+    }
     this.waiters.wake(key);
   }
 

@@ -6,15 +6,15 @@ import type { Redis } from 'ioredis';
  * connection (from `connect`, which may pick another node each time) that `SUBSCRIBE`s to
  * `channel` and reports each `<token> <dataKey>` message as the release of the stored key
  * `storedKeyOf` names (`undefined`: the data key cannot be told back, every waiter looks again).
- * A message whose first word is `@<waiter>` is meant for that waiter alone (a lock handed over
- * to it): it is reported only when `forMe` accepts that word.
+ * A message whose first word starts with `@` is meant for one waiter alone (a lock handed over
+ * to it): it is reported only when `forMe` (given that word and the data key) accepts it.
  */
 export function subscribeToReleases(
   connect: () => Redis,
   channel: string,
   storedKeyOf: (dataKey: string) => string | undefined,
   events: ReleaseEvents,
-  forMe: (target: string) => boolean = () => true,
+  forMe: (target: string, dataKey: string) => boolean = () => true,
 ): ReleaseConnection {
   const subscriber = connect();
   // A connection error ends in 'close', which reports the loss; the error itself needs no handling.
@@ -23,8 +23,9 @@ export function subscribeToReleases(
     if (from !== channel) return;
     const space = message.indexOf(' ');
     if (space <= 0) return;
-    if (message.startsWith('@') && !forMe(message.slice(0, space))) return;
-    events.released(storedKeyOf(message.slice(space + 1)));
+    const dataKey = message.slice(space + 1);
+    if (message.startsWith('@') && !forMe(message.slice(0, space), dataKey)) return;
+    events.released(storedKeyOf(dataKey));
   });
   subscriber.on('close', () => events.lost());
   return { ready: subscriber.subscribe(channel), close: () => subscriber.disconnect() };

@@ -14,35 +14,63 @@ function script(keys: number, lua: string): LuaScript {
 
 /**
  * Lua helpers of the lock scripts' waiter queue. Per lock there is a list of waiter ids in
- * arrival order (`queue`) and a hash of each id's deadline in server ms (`entries`); an
- * entry whose waiter stopped refreshing it is skipped once its deadline passed, and both
- * keys expire with the newest entry. A lock handed over to a waiter is free, with `grant`
- * naming that waiter for a claim window: only its acquire takes the lock meanwhile. The lock
- * key itself only ever holds a lease's token, so lease checks are the same as without a queue.
+ * arrival order (`queue`) and a hash (`entries`) giving each id `<refreshed> <token> <leaseMs>`:
+ * when (server ms) the waiter last refreshed its entry, the token it will hold the lock with,
+ * and the lease it asks for. An entry not refreshed within entryMs is skipped, and both keys
+ * expire entryMs after the newest refresh. A hand-over bumps the fence, sets the lock to the
+ * waiter's token with its lease (a lease of 0 gets claimMs until the waiter claims it) and
+ * publishes `@<waiter>/<token>/<fence>/<ms since its refresh> <dataKey>`, which only that waiter
+ * acts on. The lock key only ever holds a lease's token, so lease checks are unchanged.
  */
 const QUEUE_HELPERS = `local function server_ms()
   local time = redis.call('TIME')
   return tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 end
-local function enqueue(queue, entries, waiter, entry_ms, now)
-  if redis.call('HSET', entries, waiter, now + tonumber(entry_ms)) == 1 then
+local function enqueue(queue, entries, waiter, token, lease_ms, entry_ms, now)
+  local entry = string.format('%.0f', now) .. ' ' .. token .. ' ' .. lease_ms
+  if redis.call('HSET', entries, waiter, entry) == 1 then
     redis.call('RPUSH', queue, waiter)
   end
   redis.call('PEXPIRE', queue, entry_ms)
   redis.call('PEXPIRE', entries, entry_ms)
 end
-local function hand_over(grant, queue, entries, channel, data_key, claim_ms, now)
+local function dequeue(queue, entries, waiter)
+  if redis.call('HDEL', entries, waiter) == 1 then
+    redis.call('LREM', queue, 1, waiter)
+  end
+end
+local function bump_fence(fence, clocked)
+  local value = redis.call('INCR', fence)
+  if clocked == '1' then
+    local time = redis.call('TIME')
+    local now = time[1] .. string.format('%06d', tonumber(time[2]))
+    if value < tonumber(now) then
+      redis.call('SET', fence, now)
+    end
+  end
+  return redis.call('GET', fence)
+end
+local function hand_over(lock, fence, queue, entries, channel, data_key, entry_ms, claim_ms, clocked, now)
   while true do
     local waiter = redis.call('LPOP', queue)
     if not waiter then
       return false
     end
-    local deadline = redis.call('HGET', entries, waiter)
+    local entry = redis.call('HGET', entries, waiter)
     redis.call('HDEL', entries, waiter)
-    if deadline and tonumber(deadline) >= now then
-      redis.call('SET', grant, waiter, 'PX', claim_ms)
-      redis.call('PUBLISH', channel, '@' .. waiter .. ' ' .. data_key)
-      return true
+    if entry then
+      local refreshed, token, lease_ms = string.match(entry, '^(%d+) (%S+) (%d+)$')
+      refreshed = tonumber(refreshed)
+      if refreshed and refreshed + tonumber(entry_ms) >= now then
+        local granted = bump_fence(fence, clocked)
+        local px = tonumber(lease_ms)
+        if px == 0 then
+          px = claim_ms
+        end
+        redis.call('SET', lock, token, 'PX', px)
+        redis.call('PUBLISH', channel, '@' .. waiter .. '/' .. token .. '/' .. granted .. '/' .. string.format('%.0f', now - refreshed) .. ' ' .. data_key)
+        return true
+      end
     end
   end
 end
@@ -50,17 +78,22 @@ end
 
 function acquireScript(fence: string): LuaScript {
   return script(
-    5,
-    `${QUEUE_HELPERS}local busy = KEYS[1]
-if redis.call('EXISTS', KEYS[1]) == 0 then
-  local granted = redis.call('GET', KEYS[5])
-  busy = granted and granted ~= ARGV[3] and KEYS[5]
-end
-if busy then
-  if ARGV[3] ~= '' then
-    enqueue(KEYS[3], KEYS[4], ARGV[3], ARGV[4], server_ms())
+    4,
+    `${QUEUE_HELPERS}local holder = redis.call('GET', KEYS[1])
+if holder and holder == ARGV[1] then
+  if tonumber(ARGV[2]) > 0 then
+    redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  else
+    redis.call('PERSIST', KEYS[1])
   end
-  return {0, redis.call('PTTL', busy)}
+  dequeue(KEYS[3], KEYS[4], ARGV[3])
+  return {1, redis.call('GET', KEYS[2])}
+end
+if holder then
+  if ARGV[3] ~= '' then
+    enqueue(KEYS[3], KEYS[4], ARGV[3], ARGV[1], ARGV[2], ARGV[4], server_ms())
+  end
+  return {0, redis.call('PTTL', KEYS[1])}
 end
 ${fence}if tonumber(ARGV[2]) > 0 then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
@@ -68,24 +101,20 @@ else
   redis.call('SET', KEYS[1], ARGV[1])
 end
 if ARGV[3] ~= '' then
-  if redis.call('HDEL', KEYS[4], ARGV[3]) == 1 then
-    redis.call('LREM', KEYS[3], 1, ARGV[3])
-  end
-  redis.call('DEL', KEYS[5])
+  dequeue(KEYS[3], KEYS[4], ARGV[3])
 end
 return {1, redis.call('GET', KEYS[2])}`,
   );
 }
 
 /**
- * Acquire. KEYS: lock, fence, queue, entries, grant. ARGV: token, leaseMs (0: never lapses),
- * waiter (this process's waiter id; `''` for a single attempt, which never queues), entryMs.
- * Free, or handed over to this waiter: bumps the fence, takes the lock, leaves the queue and
- * returns `{1, fence}` (the fence as a string, exact beyond 2^53). Held, or handed over to
- * another waiter: queues the waiter once (refreshing its entry's deadline to entryMs from
- * now) and returns `{0, pttl}`, the lock's remaining lease or the grant's claim window (-1:
- * the lease never lapses), so a waiter knows when to look again. (Only a waiting acquire
- * clears a grant it took over; a single attempt can win only while nothing is granted.)
+ * Acquire. KEYS: lock, fence, queue, entries. ARGV: token, leaseMs (0: never lapses), waiter
+ * (this backend's waiter id; `''` for a single attempt, which never queues), entryMs.
+ * Free: bumps the fence, takes the lock, leaves the queue and returns `{1, fence}` (the fence
+ * as a string, exact beyond 2^53). Already handed over to this token: claims it (renewing it
+ * for leaseMs from now, a write that a following `WAIT` covers) and returns the same. Held:
+ * queues the waiter once (refreshing its entry: now, token, leaseMs) and returns `{0, pttl}`,
+ * the lock's remaining lease (-1: it never lapses), so a waiter knows when to look again.
  */
 export const ACQUIRE = acquireScript(`redis.call('INCR', KEYS[2])
 `);
@@ -107,50 +136,48 @@ end
 `);
 
 /**
- * Release. KEYS: lock, queue, entries, grant. ARGV: token, channel, dataKey, requeue (this
- * process's waiter id when more of its waiters wait for the lock, else `''`), entryMs, claimMs.
- * Only when the token holds the lock: deletes it and hands it to the first live waiter in the
- * queue (`grant` names that waiter for claimMs, and `@<waiter> <dataKey>` on the channel tells
- * that waiter alone), queueing `requeue` behind the others, and returns 2; with nobody queued,
- * announces `<token> <dataKey>` to everyone and returns 1. Returns 0 when the token no longer
- * held the lock.
+ * Release. KEYS: lock, fence, queue, entries. ARGV: token, channel, dataKey, requeue (this
+ * backend's waiter id when more of its waiters wait, else `''`), requeueToken, requeueLeaseMs,
+ * entryMs, claimMs, clocked (`'1'`: fences as in {@link CLOCKED_ACQUIRE}).
+ * Only when the token holds the lock: hands it to the first live waiter in the queue (see the
+ * queue helpers above), queueing `requeue` behind the others, and returns 2; with nobody
+ * queued, deletes the lock, announces `<token> <dataKey>` to everyone and returns 1. Returns 0
+ * when the token no longer held the lock.
  */
 export const RELEASE = script(
   4,
   `${QUEUE_HELPERS}if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
 end
-redis.call('DEL', KEYS[1])
 local now = server_ms()
-if hand_over(KEYS[4], KEYS[2], KEYS[3], ARGV[2], ARGV[3], ARGV[6], now) then
+if hand_over(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[2], ARGV[3], ARGV[7], ARGV[8], ARGV[9], now) then
   if ARGV[4] ~= '' then
-    enqueue(KEYS[2], KEYS[3], ARGV[4], ARGV[5], now)
+    enqueue(KEYS[3], KEYS[4], ARGV[4], ARGV[5], ARGV[6], ARGV[7], now)
   end
   return 2
 end
+redis.call('DEL', KEYS[1])
 redis.call('PUBLISH', ARGV[2], ARGV[1] .. ' ' .. ARGV[3])
 return 1`,
 );
 
 /**
- * Leave the queue. KEYS: queue, entries, grant. ARGV: waiter, channel, dataKey, claimMs.
- * Takes the waiter's entry out of the queue; if the lock was handed over to it meanwhile,
- * hands it on to the next live waiter (2) or lets it go and announces that (1). Returns 0
- * when nothing was handed over to it.
+ * Leave the queue. KEYS: lock, fence, queue, entries. ARGV: waiter, token, channel, dataKey,
+ * entryMs, claimMs, clocked. Takes the waiter's entry out of the queue; if the lock was handed
+ * over to its token meanwhile, hands it on to the next live waiter (2) or frees it and
+ * announces that (1). Returns 0 when nothing was handed over to it.
  */
 export const LEAVE = script(
-  3,
-  `${QUEUE_HELPERS}if redis.call('HDEL', KEYS[2], ARGV[1]) == 1 then
-  redis.call('LREM', KEYS[1], 1, ARGV[1])
-end
-if redis.call('GET', KEYS[3]) ~= ARGV[1] then
+  4,
+  `${QUEUE_HELPERS}dequeue(KEYS[3], KEYS[4], ARGV[1])
+if redis.call('GET', KEYS[1]) ~= ARGV[2] then
   return 0
 end
-redis.call('DEL', KEYS[3])
-if hand_over(KEYS[3], KEYS[1], KEYS[2], ARGV[2], ARGV[3], ARGV[4], server_ms()) then
+if hand_over(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], server_ms()) then
   return 2
 end
-redis.call('PUBLISH', ARGV[2], ARGV[1] .. ' ' .. ARGV[3])
+redis.call('DEL', KEYS[1])
+redis.call('PUBLISH', ARGV[3], ARGV[2] .. ' ' .. ARGV[4])
 return 1`,
 );
 
