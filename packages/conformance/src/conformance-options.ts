@@ -36,7 +36,9 @@ export const CONFORMANCE_GROUPS: readonly ConformanceGroup[] = Object.freeze([
 
 /** A TCP server address: `{ host, port }`. */
 export interface ServerAddress {
+  /** A host name or IP address (IPv6 without brackets). */
   readonly host: string;
+  /** The TCP port. */
   readonly port: number;
 }
 

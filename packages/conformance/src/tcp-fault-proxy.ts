@@ -47,8 +47,9 @@ export interface FaultProxyStats {
 
 /** Where a {@link TcpFaultProxy} forwards to. */
 export interface ProxyTarget {
-  /** @default '127.0.0.1' */
+  /** The server's host name or IP address. @default '127.0.0.1' */
   readonly host?: string;
+  /** The server's TCP port. */
   readonly port: number;
 }
 
