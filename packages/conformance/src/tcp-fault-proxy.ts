@@ -268,13 +268,19 @@ export class TcpFaultProxy {
   }
 
   async #listen(port: number): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(port, LOOPBACK, () => {
-        this.#server.off('error', reject);
-        resolve();
+    try {
+      await new Promise<void>((resolve, reject) => {
+        this.#server.once('error', reject);
+        this.#server.listen(port, LOOPBACK, () => {
+          this.#server.off('error', reject);
+          resolve();
+        });
       });
-    });
+    } catch (error) {
+      // Listening again after `refuse` can fail only if another process took the port meanwhile.
+      if (port === 0) throw error;
+      throw new Error(`the TcpFaultProxy could not listen on ${LOOPBACK}:${port} again after refusing connections`, { cause: error });
+    }
     const address = this.#server.address();
     if (address === null || typeof address === 'string') throw new Error('the TcpFaultProxy is not listening on a TCP port');
     this.#port = address.port;
