@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 /**
  * `latchkey-conformance [--only group,…] [--concurrency n] [--report file.json] <module…>` — runs the backend
- * conformance suite against the backend each module's default export (`create`) builds, prints
- * each failure, the counts of backend checks and of store checks, and ends with the line
- * `N passed, N failed`. Exit code 0 when every check
- * passed, 1 when any failed, 2 for usage errors and modules that cannot be found.
+ * conformance suite against the backend each module's default export (`create`) builds. It shows
+ * progress on stderr, then prints each not-applicable check with its reason, each flaky check
+ * (passed only on a re-run after event-loop lag from outside the backend) with its attempts'
+ * timings, each failure, the counts of backend checks and of store checks, and ends with the line
+ * `N passed, N failed`. Exit code 0 when every check passed (flaky ones included), 1 when any
+ * failed, 2 for usage errors and modules that cannot be found.
  *
  * @packageDocumentation
  */
@@ -17,12 +19,18 @@ const USAGE = `Usage: latchkey-conformance [--only <group,…>] [--concurrency <
 
 Runs the latchkey backend conformance suite against the backend built by each module's
 default export (a create function; optional named exports: destroy, createPeer,
-conformanceOptions). Modules are paths (.js, .mjs, .ts) or package names.
+conformanceOptions). Modules are paths (.js, .mjs, .ts, .mts, .cts) or package
+names; TypeScript is compiled by vitest's own transform, with no Node flag or loader.
+
+Progress goes to stderr (. passed, ~ flaky, F failed, - not applicable, and a line per
+group); stdout lists not-applicable checks with their reasons, flaky checks with each
+attempt's timings, failures, and the counts, ending with "N passed, N failed".
 
   --only <groups>    run only these groups: ${CONFORMANCE_GROUPS.join(', ')}
   --concurrency <n>  run up to n checks at once (default 1, or the module's own
                      conformanceOptions.concurrency)
-  --report <file>    also write every result as JSON to <file>
+  --report <file>    also write every result as JSON to <file> (with per-check
+                     durations, flaky checks' attempts, not-applicable reasons)
   --help             show this help`;
 
 interface Arguments {

@@ -63,6 +63,13 @@ describe.concurrent('latchkey-conformance', () => {
     expect(run.code).toBe(0);
   }, 180_000);
 
+  it('runs a TypeScript module that needs more than type stripping (an enum, a parameter property) with no Node flag', async () => {
+    const run = await runCli(['--only', 'data', 'cli/typescript-syntax.ts']);
+    expect(run.report?.failed, run.stdout).toBe(0);
+    expect(run.report?.passed).toBeGreaterThan(40);
+    expect(run.code).toBe(0);
+  }, 180_000);
+
   it('reports modules that cannot be loaded, lack a create function, or whose create throws, as failed checks with the reason', async () => {
     const run = await runCli(['cli/no-default-export.mjs', 'cli/throws-on-import.mjs', 'cli/create-throws.mjs']);
     expect(run.stdout).toContain('✗ cli/no-default-export.mjs > loads the backend module');
