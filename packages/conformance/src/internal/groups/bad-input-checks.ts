@@ -89,13 +89,17 @@ export function registerBadInputChecks(env: ConformanceEnvironment): void {
         const limit = maxValueBytes ?? 0;
         const { store, recorder } = await recorded(h, { codec: byteCodec });
         // The store encodes before it measures, so it must see limit + 1 bytes: one zero-filled
-        // payload (no string, no codec copy), shared by both calls; the envelope the store
-        // builds around it is the only other allocation.
+        // payload (no string, no codec copy); the envelope the store builds around it is the
+        // only other allocation.
         const tooLarge = new Uint8Array(limit + 1);
         const error = await expectRejection(store.set(h.key(), tooLarge), ValueTooLargeError);
         expect(error.limit).toBe(maxValueBytes);
         expect(error.size).toBeGreaterThan(limit);
-        await expectRejection(store.setMany({ [h.key('a')]: bytes(1), [h.key('b')]: tooLarge }), ValueTooLargeError);
+        // setMany refuses through the same encoding; above what the suite writes it is left out,
+        // sparing a second buffer of the limit's size (one takes about 10 s at 512 MiB here).
+        if (limit <= MAX_WRITTEN_VALUE_BYTES) {
+          await expectRejection(store.setMany({ [h.key('a')]: bytes(1), [h.key('b')]: tooLarge }), ValueTooLargeError);
+        }
         expect(recorder.methods).toStrictEqual([]);
       },
     );
@@ -105,7 +109,7 @@ export function registerBadInputChecks(env: ConformanceEnvironment): void {
       maxValueBytes === undefined ? 'the backend declares no maxValueBytes' : undefined,
       maxValueBytes === undefined || maxValueBytes <= MAX_WRITTEN_VALUE_BYTES
         ? `a value encoded to exactly maxValueBytes${declaredLimit} is stored`
-        : `a value encoded to ${target} bytes is stored (maxValueBytes${declaredLimit} is more than the suite writes)`,
+        : `a value encoded to ${target} bytes is stored (the suite writes at most 16 MiB; maxValueBytes is ${maxValueBytes})`,
       async (h) => {
         const { store, recorder } = await recorded(h, { codec: byteCodec });
         const key = h.key();
