@@ -444,6 +444,8 @@ export function renderSuiteBlock(input: DocumentInput): string {
   const { begin, end } = suiteBlockMarkers(names);
   const { run } = input;
   const command = `npx tsx tools/bench/run.ts ${names.join(' ')}`;
+  // A load average at or above the number of CPUs: other work queued for every core while the suites ran.
+  const cpus = Math.min(...input.suites.flatMap((s) => (s.kind === 'ok' ? [s.result.environment.cpus] : [])));
   const lines: string[] = [begin, '', `## ${names.map((n) => `\`${n}\``).join(' and ')}: a separate run`, ''];
   lines.push(
     `These suites ran apart from the run above, with \`${command}\` (after \`npm run build\`), and this section was made from their ` +
@@ -459,8 +461,8 @@ export function renderSuiteBlock(input: DocumentInput): string {
       `- **When and where**: ${dateText(run.started)}; ${run.machines.join('; ') || 'machine not recorded'}; Node.js ${run.node.join(', ') || '?'}; ` +
         `rounds: ${run.timings.map(timingText).join('; ') || 'not recorded'}.`,
       `- **Load**: ${load.length === 0 ? 'not recorded' : load.join(', ')}. ` +
-        (run.load1 !== undefined && run.load1.max >= 4
-          ? '**A loaded machine**: other test suites shared its cores while these ran, so the absolute rates are low and the ratios ' +
+        (run.load1 !== undefined && run.load1.max >= cpus
+          ? '**A loaded machine** (a load average at or above its CPU count): other test suites shared its cores while these ran, so the absolute rates are low and the ratios ' +
             'move more than usual between runs (see the caveats below); rerun on an idle machine before quoting them.'
           : ''),
       '',
