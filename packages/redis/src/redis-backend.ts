@@ -12,6 +12,7 @@ import {
   type Backend,
   type BackendBatchWriteOptions,
   type BackendCapabilities,
+  type BackendCompareAndSetOptions,
   type BackendDeleteOptions,
   type BackendWriteOptions,
   type Call,
@@ -23,12 +24,14 @@ import {
 import type { ChainableCommander, Cluster, Redis } from 'ioredis';
 import { checkPipeline, sendClusterBatches } from './internal/batches.js';
 import { isCluster, resolveClient } from './internal/clients.js';
+import { COMPARE_AND_SET } from './internal/compare-and-set.js';
 import { ConnectionGate, type RedisClient } from './internal/connection-gate.js';
 import { toLatchkeyError } from './internal/errors.js';
 import { KeyLayout, lockKeyOf } from './internal/key-layout.js';
 import { RedisLocks } from './internal/locks.js';
 import { runLockScript } from './internal/replication.js';
-import { LOCKED_DELETE, LOCKED_SET } from './internal/scripts.js';
+import { LOCKED_DELETE, LOCKED_SET, runScript } from './internal/scripts.js';
+import { dataKeyPattern, isDataKey, SCAN_COUNT, scanNodes } from './internal/value-keys.js';
 import {
   DEFAULT_MAX_VALUE_BYTES,
   resolveRedisBackendOptions,
@@ -268,6 +271,103 @@ export class RedisBackend implements Backend {
         sendClusterBatches(client, dataKeys, (pipeline, group) => pipeline.del(...group.indexes.map((i) => dataKeys[i] as string)), noop),
       );
     });
+  }
+
+  /**
+   * Removes every value under this backend's `keyPrefix` and nothing else: `SCAN MATCH
+   * <prefix>*}` over every master (never `KEYS`, never `FLUSHDB`), then `UNLINK` of each page's
+   * data keys (one command per page on a single server, one per hash slot pipelined per node on
+   * a Cluster). Lock, fence and queue keys are left alone, so holders keep their leases and
+   * fencing counters keep increasing. Not atomic: a value written while the scan runs may survive.
+   * Each `SCAN` and `UNLINK` step runs under the call deadline.
+   */
+  clear(): Promise<void> {
+    return this.#guard('clear', async () => {
+      for await (const page of this.#scanDataKeys('clear')) {
+        if (page.length > 0) await this.#unlink(page);
+      }
+    });
+  }
+
+  /**
+   * The stored keys of this prefix's values: `SCAN MATCH <prefix>*}` over every master, one
+   * `SCAN` (of up to 1000 keys) per step under the call deadline. No snapshot: a key stored
+   * throughout is yielded at least once, and may be yielded twice (`SCAN` during a rehash).
+   * A key stored digested (`<prefix>#{<sha1>}`: it contained a brace or was not well-formed
+   * UTF-16) cannot be named from its Redis key and is not yielded; see the README.
+   */
+  keys(): AsyncIterable<string> {
+    return { [Symbol.asyncIterator]: () => this.#keys() };
+  }
+
+  async *#keys(): AsyncGenerator<string, void, undefined> {
+    if (this.#closing !== undefined) throw new BackendClosedError(`${NAME} is closed: keys was not sent.`);
+    for await (const page of this.#scanDataKeys('keys')) {
+      for (const dataKey of page) {
+        const stored = this.#layout.storedKeyOf(dataKey);
+        if (stored !== undefined) yield stored;
+      }
+    }
+  }
+
+  /**
+   * Whether a live value is stored under `key` (one `EXISTS`; Redis expiry is exact to the
+   * millisecond).
+   * @throws {InvalidKeyError} for a bad key, before any I/O.
+   */
+  has(key: string): Promise<boolean> {
+    return this.#guard('has', () => {
+      checkStoredKey(key);
+      const dataKey = this.#layout.dataKey(key);
+      return this.#calls.run('has', async () => Number(await this.#client.exists(dataKey)) === 1);
+    });
+  }
+
+  /**
+   * Stores `value` only if the stored bytes are exactly `expected`: one Lua script (`GET`,
+   * compare, `SET` with `PX` for `options.expiresAt`, without one otherwise). `true` when
+   * written, `false` when the key was missing or held other bytes (nothing written).
+   * @throws {InvalidKeyError | ValidationError | ValueTooLargeError} for bad input, before any I/O.
+   */
+  compareAndSet(key: string, expected: StoredValue, value: StoredValue, options: BackendCompareAndSetOptions = {}): Promise<boolean> {
+    return this.#guard('compareAndSet', () => {
+      checkStoredKey(key);
+      checkStoredValue(expected, undefined, key);
+      checkStoredValue(value, this.#maxValueBytes, key);
+      checkExpiresAt(options.expiresAt);
+      const dataKey = this.#layout.dataKey(key);
+      // Copied: a script may be sent again (NOSCRIPT, a redirection) after the caller got its buffers back.
+      const args = [dataKey, toBuffer(expected, true), toBuffer(value, true), ttlArg(options.expiresAt)];
+      return this.#calls.run('compareAndSet', async () => Number(await runScript(this.#client, COMPARE_AND_SET, args)) === 1);
+    });
+  }
+
+  /** Pages of this prefix's data keys from `SCAN` over every master, each step under the call deadline. */
+  async *#scanDataKeys(what: string): AsyncGenerator<string[], void, undefined> {
+    const pattern = dataKeyPattern(this.#layout);
+    // Inside a call: a Cluster client knows its masters only once connected.
+    const nodes = await this.#calls.run(what, () => scanNodes(this.#client));
+    for (const node of nodes) {
+      let cursor = '0';
+      do {
+        const [next, found] = await this.#calls.run(what, () => node.scan(cursor, 'MATCH', pattern, 'COUNT', SCAN_COUNT));
+        cursor = next;
+        yield found.filter((redisKey) => isDataKey(this.#layout, redisKey));
+      } while (cursor !== '0');
+    }
+  }
+
+  /** `UNLINK`s `dataKeys`: one command on a single server, one per hash slot (pipelined per node) on a Cluster. */
+  #unlink(dataKeys: readonly string[]): Promise<void> {
+    const client = this.#client;
+    if (!isCluster(client)) {
+      return this.#calls.run('clear', async () => {
+        await client.unlink(...dataKeys);
+      });
+    }
+    return this.#calls.run('clear', () =>
+      sendClusterBatches(client, dataKeys, (pipeline, group) => pipeline.unlink(...group.indexes.map((i) => dataKeys[i] as string)), noop),
+    );
   }
 
   /**
