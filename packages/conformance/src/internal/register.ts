@@ -113,7 +113,7 @@ function withTimings(error: unknown, attempts: readonly AttemptTiming[], lagTole
   const lines = attempts.map((timing, index) => `  ${describeAttempt(timing, index)}`);
   const note =
     `\n[timings] ${lines.length === 1 ? 'not re-run' : `re-run ${lines.length - 1} time(s), failed every time`} ` +
-    `(a failed attempt is re-run only after more than ${lagToleranceMs} ms of event-loop lag from outside the backend's calls):\n${lines.join('\n')}`;
+    `(a failed attempt is re-run only after ${lagToleranceMs} ms or more of event-loop lag from outside the backend's calls):\n${lines.join('\n')}`;
   if (error instanceof Error) {
     error.message += note;
     return error;
