@@ -32,6 +32,14 @@ export const QUEUE_ENTRY_MS = 3_000;
 export const QUEUE_REFRESH_MS = 1_000;
 
 /**
+ * A release whose backend has more waiters for the key keeps the lock for the next of them at
+ * most this many times in a row while other backends are queued (then the first of those gets
+ * it): hand-overs within a process cost no message and no other process to wake, and the bound
+ * keeps the wait of the others finite.
+ */
+export const COHORT_MAX = 4;
+
+/**
  * A lock handed over to a waiter that asked for a lease of 0 (no lapse) is held for it this
  * long until it claims it, so a waiter that crashed meanwhile does not hold the key for ever.
  */
@@ -78,8 +86,9 @@ export interface RedisLocksOptions {
  * queue, and the subscription that hears releases of other processes and wakes the waiters
  * here. Waiters and leases are keyed by stored key.
  *
- * Across processes the waiters queue on the server: a backend whose head attempt finds the
- * lock held joins the key's FIFO (one entry per backend, with the token it will hold the lock
+ * Across processes the waiters queue on the server (FIFO between backends, but a backend may
+ * pass the lock to its own next waiter up to {@link COHORT_MAX} times in a row first): a
+ * backend whose head attempt finds the lock held joins the key's FIFO (one entry per backend, with the token it will hold the lock
  * with; {@link LockWaiters} keeps its own waiters in order behind it), and a release hands the
  * lock straight to the first live entry and tells that backend alone, whose head then has the
  * lease without another command. So a release costs one hand-over to one waiter, however many
@@ -103,6 +112,8 @@ export class RedisLocks implements LockProtocol {
   #heard = 0;
   /** The leaseMs of each lease won here, by token, for queueing again at its release with the same lease. */
   readonly #leaseMsOf = new Map<string, number>();
+  /** Hand-overs in a row to this backend's own next waiter while others were queued, by key. */
+  readonly #streak = new Map<string, number>();
 
   constructor(options: RedisLocksOptions) {
     const { client, calls, layout, timeoutMs, replication } = options;
@@ -211,9 +222,10 @@ export class RedisLocks implements LockProtocol {
   }
 
   /**
-   * Lets go of the lock if `lease` still holds it: hands it to the first backend queued for
-   * it (queueing this backend again behind the others when more of its waiters wait), or
-   * frees it and announces that. Runs during `close` too.
+   * Lets go of the lock if `lease` still holds it. When more waiters of this backend wait, it
+   * keeps the lock for the next of them (at most {@link COHORT_MAX} times in a row while other
+   * backends are queued), else hands it to the first backend queued for it (queueing this one
+   * again behind the others), or frees it and announces that. Runs during `close` too.
    */
   async release(lease: Lease): Promise<boolean> {
     const { key } = lease;
@@ -221,6 +233,8 @@ export class RedisLocks implements LockProtocol {
     const leaseMs = this.#leaseMsOf.get(lease.token);
     this.#leaseMsOf.delete(lease.token);
     const requeue = leaseMs !== undefined && this.waiters.waiting(key) > 0 ? this.#waiterId : '';
+    const streak = this.#streak.get(key) ?? 0;
+    this.#streak.delete(key);
     const token = randomUUID();
     const heard = this.#heard;
     const startedAt = performance.now();
@@ -238,8 +252,26 @@ export class RedisLocks implements LockProtocol {
       String(QUEUE_ENTRY_MS),
       String(CLAIM_MS),
       this.#clocked,
+      streak < COHORT_MAX ? '1' : '0',
     ];
-    const reply = Number(await this.#calls.run('releaseLock', () => runScript(this.#client, RELEASE, args), { evenIfClosed: true }));
+    const answer = await this.#calls.run('releaseLock', () => runScript(this.#client, RELEASE, args), { evenIfClosed: true });
+    if (Array.isArray(answer)) {
+      // Kept for this backend's next waiter: its head takes the lease without a command.
+      const [, fence, queued] = answer as [unknown, unknown, unknown];
+      if (Number(queued) > 0) this.#streak.set(key, streak + 1);
+      this.#queued.set(key, {
+        dataKey,
+        token,
+        leaseMs: leaseMs ?? 0,
+        sentAt: startedAt,
+        refreshAt: startedAt + QUEUE_REFRESH_MS,
+        woken: false,
+        grant: { fencingToken: BigInt(String(fence)), acquiredAt: startedAt },
+      });
+      if (this.waiters.waiting(key) === 0) void this.leave(key);
+      return true;
+    }
+    const reply = Number(answer);
     // Handed over with this backend queued behind: its next head waits for its turn without asking.
     if (reply === 2 && requeue !== '') {
       this.#queued.set(key, {

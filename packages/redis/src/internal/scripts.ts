@@ -138,16 +138,31 @@ end
 /**
  * Release. KEYS: lock, fence, queue, entries. ARGV: token, channel, dataKey, requeue (this
  * backend's waiter id when more of its waiters wait, else `''`), requeueToken, requeueLeaseMs,
- * entryMs, claimMs, clocked (`'1'`: fences as in {@link CLOCKED_ACQUIRE}).
- * Only when the token holds the lock: hands it to the first live waiter in the queue (see the
- * queue helpers above), queueing `requeue` behind the others, and returns 2; with nobody
- * queued, deletes the lock, announces `<token> <dataKey>` to everyone and returns 1. Returns 0
- * when the token no longer held the lock.
+ * entryMs, claimMs, clocked (`'1'`: fences as in {@link CLOCKED_ACQUIRE}), keep (`'1'`: this
+ * backend may keep the lock for its next waiter although others are queued).
+ * Only when the token holds the lock. With `requeue` and either `keep` or nobody queued: hands
+ * it to this backend's next waiter (bumps the fence, sets requeueToken with requeueLeaseMs) and
+ * returns `{3, fence, queued}`, queued being how many backends wait. Else hands it to the first
+ * live waiter in the queue (see the queue helpers above), queueing `requeue` behind the others,
+ * and returns 2; with nobody queued, deletes the lock, announces `<token> <dataKey>` to everyone
+ * and returns 1. Returns 0 when the token no longer held the lock.
  */
 export const RELEASE = script(
   4,
   `${QUEUE_HELPERS}if redis.call('GET', KEYS[1]) ~= ARGV[1] then
   return 0
+end
+if ARGV[4] ~= '' then
+  local queued = redis.call('LLEN', KEYS[3])
+  if ARGV[10] == '1' or queued == 0 then
+    local granted = bump_fence(KEYS[2], ARGV[9])
+    if tonumber(ARGV[6]) > 0 then
+      redis.call('SET', KEYS[1], ARGV[5], 'PX', ARGV[6])
+    else
+      redis.call('SET', KEYS[1], ARGV[5])
+    end
+    return {3, granted, queued}
+  end
 end
 local now = server_ms()
 if hand_over(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV[2], ARGV[3], ARGV[7], ARGV[8], ARGV[9], now) then

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { KeyValueStore, type Lease } from '@latchkey/core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CLAIM_MS, QUEUE_ENTRY_MS, QUEUE_REFRESH_MS } from '../../src/internal/locks.js';
+import { CLAIM_MS, COHORT_MAX, QUEUE_ENTRY_MS, QUEUE_REFRESH_MS } from '../../src/internal/locks.js';
 import type { Redis, Cluster } from 'ioredis';
 import { availableTargets, closeAll, commandCalls, sleep } from '../support/targets.js';
 
@@ -62,6 +62,31 @@ describe.each(availableTargets('RedisBackend lock queue'))('RedisBackend lock qu
     const tokens = [first, ...leases].map((lease) => lease.fencingToken);
     for (let i = 1; i < tokens.length; i++) expect(tokens[i]).toBeGreaterThan(tokens[i - 1] as bigint);
     // Nothing queued is left behind, and the lock is free.
+    expect(await admin.exists(keysOf(prefix).queue, keysOf(prefix).entries, keysOf(prefix).lock)).toBe(0);
+  });
+
+  it('passes the lock within a backend at most COHORT_MAX times in a row while another backend waits', async () => {
+    const prefix = `cohort-${randomUUID().slice(0, 8)}:`;
+    const admin = target.admin();
+    const busy = target.create({ keyPrefix: prefix });
+    const first = (await busy.acquireLock('k', { leaseMs: LEASE_MS, waitMs: 0 })) as Lease;
+    const order: string[] = [];
+    const hold = async (name: string, backend: typeof busy): Promise<Lease> => {
+      const lease = (await backend.acquireLock('k', { leaseMs: LEASE_MS, waitMs: 20_000 })) as Lease;
+      order.push(name);
+      await sleep(5);
+      await backend.releaseLock(lease);
+      return lease;
+    };
+    const own = Array.from({ length: COHORT_MAX + 3 }, (_, i) => hold(`own${i}`, busy));
+    const other = target.create({ keyPrefix: prefix });
+    const others = hold('other', other);
+    await eventually('the other backend queued', 5_000, async () => (await admin.hlen(keysOf(prefix).entries)) === 1);
+    await busy.releaseLock(first);
+    const leases = await Promise.all([...own, others]);
+    expect(order.indexOf('other'), order.join(' ')).toBe(COHORT_MAX);
+    const tokens = [first, ...leases].map((lease) => lease.fencingToken).sort((a, b) => (a < b ? -1 : 1));
+    expect(new Set(tokens).size).toBe(tokens.length);
     expect(await admin.exists(keysOf(prefix).queue, keysOf(prefix).entries, keysOf(prefix).lock)).toBe(0);
   });
 
