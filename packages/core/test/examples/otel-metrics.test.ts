@@ -1,10 +1,9 @@
 /**
  * examples/observability/otel-metrics.ts is code: @latchkey/core's typecheck checks it against
  * the sources (its own tsconfig maps the @latchkey imports there), this test runs it with tsx
- * and checks what the in-memory exporter received, and keeps the README's excerpts of it true.
+ * and checks what the in-memory exporter received (tools/docs keeps the README's excerpts of it true).
  */
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,29 +24,7 @@ function histogram(value: string | undefined): Record<string, number> {
   return Object.fromEntries((value ?? '').split(' ').map((pair) => [pair.split('=')[0], Number(pair.split('=')[1])]));
 }
 
-/** The fenced ```ts blocks right after each `<!-- excerpt: <path> -->` in `markdown`. */
-function excerpts(markdown: string, path: string): string[] {
-  const marker = `<!-- excerpt: ${path} -->`;
-  const blocks: string[] = [];
-  for (let at = markdown.indexOf(marker); at >= 0; at = markdown.indexOf(marker, at + marker.length)) {
-    const match = /^\s*```ts\n([\s\S]*?)\n```/.exec(markdown.slice(at + marker.length));
-    if (match?.[1] !== undefined) blocks.push(match[1]);
-  }
-  return blocks;
-}
-
 describe('examples/observability/otel-metrics.ts', () => {
-  it('is quoted in the core README only in excerpts taken from it unchanged (but for indentation)', () => {
-    const file = readFileSync(resolve(root, 'examples/observability/otel-metrics.ts'), 'utf8');
-    const blocks = excerpts(readFileSync(resolve(root, 'packages/core/README.md'), 'utf8'), 'examples/observability/otel-metrics.ts');
-    expect(blocks.length).toBeGreaterThan(0);
-    for (const block of blocks) {
-      const indented = (depth: number) => block.replace(/^(?=.)/gm, ' '.repeat(depth));
-      const found = [0, 2, 4].some((depth) => file.includes(indented(depth)));
-      expect(found, `an excerpt that is not in the file:\n${block}`).toBe(true);
-    }
-  });
-
   it('records hits, misses, failures by code and lock waits through OpenTelemetry', async () => {
     const { stdout } = await promisify(execFile)(
       process.execPath,

@@ -1,32 +1,7 @@
-// The README's examples are these files: this test runs each against the test Redis and checks
-// what it prints, and keeps the README's copies identical to the files.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+// The README's examples are these files (tools/docs keeps the README's copies identical to them):
+// this test runs each against the test Redis and checks what it prints.
 import { requireService } from '@latchkey/test-servers';
 import { afterEach, describe, expect, inject, it, vi } from 'vitest';
-
-const packageDir = join(import.meta.dirname, '../..');
-const read = (path: string): string => readFileSync(join(packageDir, path), 'utf8');
-
-/** The fenced ```ts block right after each `<!-- include: <path> -->` of the README. */
-function includedBlocks(path: string): string[] {
-  const readme = read('README.md');
-  const marker = `<!-- include: ${path} -->`;
-  const blocks: string[] = [];
-  for (let at = readme.indexOf(marker); at >= 0; at = readme.indexOf(marker, at + marker.length)) {
-    const match = /^\s*```ts\n([\s\S]*?)\n```/.exec(readme.slice(at + marker.length));
-    if (match?.[1] !== undefined) blocks.push(match[1]);
-  }
-  return blocks;
-}
-
-describe('the README', () => {
-  for (const path of ['examples/keyv.ts', 'examples/cache-manager.ts']) {
-    it(`shows ${path} verbatim, once`, () => {
-      expect(includedBlocks(path)).toEqual([read(path).trimEnd()]);
-    });
-  }
-});
 
 const url = inject('redisUrl');
 describe.runIf(requireService('the keyv examples', url, inject('redisUnavailable')))('the examples, run', () => {

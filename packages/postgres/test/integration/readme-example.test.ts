@@ -1,9 +1,8 @@
 /**
- * The README's example is examples/tokens.ts: this test keeps the two identical and runs the
- * file, as a user would (through the built package), against the test server.
+ * The README's example is examples/tokens.ts (tools/docs keeps the two identical): this test runs
+ * the file, as a user would (through the built package), against the test server.
  */
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
@@ -14,21 +13,7 @@ const EXAMPLE = 'examples/tokens.ts';
 const packageDir = fileURLToPath(new URL('../../', import.meta.url));
 const TSX_LOADER = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
 
-/** The fenced ```ts block right after `<!-- include: <path> -->` in `markdown`, if any. */
-function includedBlock(markdown: string, path: string): string | undefined {
-  const marker = `<!-- include: ${path} -->`;
-  const at = markdown.indexOf(marker);
-  if (at < 0) return undefined;
-  return /^\s*```ts\n([\s\S]*?)\n```/.exec(markdown.slice(at + marker.length))?.[1];
-}
-
 describe('the README example', () => {
-  it(`shows ${EXAMPLE} verbatim`, () => {
-    const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-    const example = readFileSync(new URL(`../../${EXAMPLE}`, import.meta.url), 'utf8');
-    expect(includedBlock(readme, EXAMPLE), `a \`\`\`ts block after <!-- include: ${EXAMPLE} --> in README.md`).toBe(example.trimEnd());
-  });
-
   describe.runIf(postgresAvailable('the README example'))('run against the test server', () => {
     afterAll(async () => {
       await admin().query('DROP TABLE IF EXISTS tokens');
