@@ -72,8 +72,8 @@ export interface GroupSummary {
 }
 
 /**
- * Which layer a check exercises: `backend` — the backend called directly (the `data` and
- * `locks` groups and the `ttl` group's backend expiry); `store` — the backend through
+ * Which layer a check exercises: `backend` — the backend called directly (the `data`,
+ * `locks` and `faults` groups and the `ttl` group's backend expiry); `store` — the backend through
  * `KeyValueStore` (the `store`, `store-locks` and `bad-input` groups and the `ttl` group's store
  * expiry). A backend can pass many store checks while storing nothing (the store's own
  * validation, registry and lock logic run above it), so the two counts are reported apart.
@@ -91,7 +91,7 @@ export interface LayerCounts {
 export function layerOf(name: string): CheckLayer | undefined {
   const [groupTitle, section] = name.split(' > ');
   const group = groupTitle?.split(':')[0];
-  if (group === 'data' || group === 'locks') return 'backend';
+  if (group === 'data' || group === 'locks' || group === 'faults') return 'backend';
   if (group === 'ttl') return section === 'store expiry' ? 'store' : 'backend';
   if (group === 'store' || group === 'store-locks' || group === 'bad-input') return 'store';
   return undefined;

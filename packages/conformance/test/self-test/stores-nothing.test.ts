@@ -51,7 +51,7 @@ const DATA_CHECKS = 66;
 
 /** What the backend passes, fails and is not given, per layer. */
 const COUNTS = {
-  backend: { passed: 39, failed: 82, skipped: 13 },
+  backend: { passed: 39, failed: 82, skipped: 14 },
   store: { passed: 56, failed: 122, skipped: 5 },
 };
 
