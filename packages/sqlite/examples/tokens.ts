@@ -1,7 +1,7 @@
 import { getKeyValueStore } from '@latchkey/core';
 import { SqliteBackend } from '@latchkey/sqlite';
 
-const filename = process.env.TOKENS_DB ?? '/var/lib/app/latchkey.db';
+const filename = process.env.TOKENS_DB ?? 'latchkey.db';
 const store = getKeyValueStore('tokens');
 await store.configure(new SqliteBackend({ filename }), { ttlMs: 3_600_000 });
 

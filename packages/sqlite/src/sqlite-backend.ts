@@ -16,6 +16,7 @@ import {
   type Backend,
   type BackendBatchWriteOptions,
   type BackendCapabilities,
+  type BackendCompareAndSetOptions,
   type BackendDeleteOptions,
   type BackendWriteOptions,
   type Call,
@@ -182,6 +183,59 @@ export class SqliteBackend implements Backend {
     });
   }
 
+  /**
+   * Removes every value of the table in one write transaction: rows that never held a lock are
+   * deleted, the others lose only their value (lease and fence stay, so holders keep their
+   * locks and fencing tokens keep growing). Atomic: no value written before it survives.
+   */
+  clear(): Promise<void> {
+    return this.#run('clear', (call) => this.#db.run(call, (statements) => statements.inWrite(() => statements.clearAll(Date.now()))));
+  }
+
+  /**
+   * The keys of the readable values, in key order: keyset-paginated `SELECT`s of 1000 keys on
+   * the primary key, each page one call under the deadline (no transaction is held between
+   * pages, so writers are never blocked by a slow reader).
+   */
+  keys(): AsyncIterable<string> {
+    return { [Symbol.asyncIterator]: () => this.#keys() };
+  }
+
+  async *#keys(): AsyncGenerator<string, void, undefined> {
+    let after = '';
+    for (;;) {
+      const page = await this.#run('keys', (call) =>
+        this.#db.run(call, (statements) => statements.keysAfter(after, Date.now(), KEYS_PAGE)),
+      );
+      yield* page;
+      if (page.length < KEYS_PAGE) return;
+      after = page[page.length - 1] as string;
+    }
+  }
+
+  /** Whether a readable value is stored under `key` (`SELECT EXISTS`, expiry exact to the millisecond). */
+  has(key: string): Promise<boolean> {
+    return this.#run('has', (call) => {
+      checkStoredKey(key);
+      return this.#db.run(call, (statements) => statements.has(key, Date.now()));
+    });
+  }
+
+  /**
+   * Stores `value` only if `key` holds exactly `expected` and it is readable: one `UPDATE … WHERE
+   * value = :expected` (SQLite compares BLOBs byte for byte). Leases are neither taken nor checked.
+   */
+  compareAndSet(key: string, expected: StoredValue, value: StoredValue, options: BackendCompareAndSetOptions = {}): Promise<boolean> {
+    return this.#run('compareAndSet', (call) => {
+      checkStoredKey(key);
+      checkStoredValue(expected, undefined, key);
+      checkStoredValue(value, this.#options.maxValueBytes, key);
+      checkExpiresAt(options.expiresAt);
+      const expiresAt = storedExpiry(options.expiresAt);
+      return this.#db.run(call, (statements) => statements.compareAndSet(key, expected, value, expiresAt, Date.now()));
+    });
+  }
+
   acquireLock(key: string, options: AcquireLockOptions): Promise<Lease | undefined> {
     return this.#lockCall('acquireLock', () => {
       checkStoredKey(key);
@@ -275,6 +329,9 @@ export class SqliteBackend implements Backend {
     }
   }
 }
+
+/** Keys per `keys()` page. */
+const KEYS_PAGE = 1000;
 
 function closedError(what: string): BackendClosedError {
   return new BackendClosedError(`${BACKEND_NAME} is closed: ${what} was not sent.`);

@@ -68,6 +68,11 @@ export class Statements {
   readonly #purgeable: Statement<{ now: number; limit: number }, { id: number; fence: number }>;
   readonly #raiseFloor: Statement<{ floor: number }>;
   readonly #remove: Statement<{ id: number }>;
+  readonly #dropAllUnfenced: Statement<[]>;
+  readonly #clearAll: Statement<{ now: number }>;
+  readonly #keysAfter: Statement<{ after: string; now: number; limit: number }, string>;
+  readonly #has: Statement<{ key: string; now: number }, number>;
+  readonly #compareAndSet: Statement<{ key: string; expected: Uint8Array; value: Uint8Array; expiresAt: number | null; now: number }>;
   readonly #inWrite: { immediate: <T>(work: () => T) => T };
   readonly #inRead: <T>(work: () => T) => T;
 
@@ -114,6 +119,21 @@ export class Statements {
       `INSERT INTO ${t} (key, fence) VALUES ('', :floor) ON CONFLICT (key) DO UPDATE SET fence = MAX(fence, excluded.fence)`,
     );
     this.#remove = db.prepare(`DELETE FROM ${t} WHERE rowid = :id`);
+    // Rows never locked hold only a value; the others (and the fence floor row) keep lease and fence.
+    this.#dropAllUnfenced = db.prepare(`DELETE FROM ${t} WHERE fence = 0 AND key <> ''`);
+    this.#clearAll = db.prepare(`UPDATE ${t} SET value = NULL, expires_at = :now WHERE value IS NOT NULL`);
+    // Keyset pagination on the primary key: each page is one index range scan, whatever came before.
+    this.#keysAfter = db
+      .prepare<{ after: string; now: number; limit: number }, string>(
+        `SELECT key FROM ${t} WHERE key > :after AND ${readable} ORDER BY key LIMIT :limit`,
+      )
+      .pluck();
+    this.#has = db
+      .prepare<{ key: string; now: number }, number>(`SELECT EXISTS (SELECT 1 FROM ${t} WHERE key = :key AND ${readable})`)
+      .pluck();
+    this.#compareAndSet = db.prepare(
+      `UPDATE ${t} SET value = :value, expires_at = :expiresAt WHERE key = :key AND value = :expected AND ${readable}`,
+    );
     // One transaction function whose body is its argument: no wrapper made per call.
     const run = db.transaction((work: () => unknown) => work());
     this.#inWrite = run as unknown as { immediate: <T>(work: () => T) => T };
@@ -156,6 +176,30 @@ export class Statements {
   clear(key: string, now: number): void {
     this.#dropUnfenced.run({ key });
     this.#clear.run({ key, now });
+  }
+
+  /**
+   * Removes every value (rows that never held a lock go; the others keep lease and fence and
+   * become tombstones the purge finds). Run it in a write transaction.
+   */
+  clearAll(now: number): void {
+    this.#dropAllUnfenced.run();
+    this.#clearAll.run({ now });
+  }
+
+  /** Up to `limit` keys of readable values after `after`, in key order. */
+  keysAfter(after: string, now: number, limit: number): string[] {
+    return this.#keysAfter.all({ after, now, limit });
+  }
+
+  /** Whether `key` has a readable value at `now`. */
+  has(key: string, now: number): boolean {
+    return this.#has.get({ key, now }) === 1;
+  }
+
+  /** Stores `value` if `key` holds exactly `expected`, readable at `now`; false (nothing written) if not. */
+  compareAndSet(key: string, expected: Uint8Array, value: Uint8Array, expiresAt: number | null, now: number): boolean {
+    return this.#compareAndSet.run({ key, expected, value, expiresAt, now }).changes === 1;
   }
 
   /** The stored lease of `key`, or `undefined` without a row. */
