@@ -16,6 +16,26 @@ async function expectRejection<E extends Error>(work: () => unknown, type: Error
   return error;
 }
 
+/**
+ * Asserts a rejection's message describes the value given, not only which option it was: a
+ * number as written, `null`, "array" for an array, an object's class name ("object" when it
+ * has none). Other values (strings, `undefined`) are not checked: their type name is enough.
+ */
+function expectDescribes(message: string, given: unknown, what: string): void {
+  const described =
+    typeof given === 'number'
+      ? String(given)
+      : given === null
+        ? 'null'
+        : Array.isArray(given)
+          ? 'array'
+          : typeof given === 'object'
+            ? ((Object.getPrototypeOf(given) as { constructor?: { name?: string } } | null)?.constructor?.name ?? 'object')
+            : undefined;
+  if (described !== undefined)
+    expect(message, `${what}: the message does not describe the value given as ${described}`).toContain(described);
+}
+
 /** Stored keys that are not non-empty strings. */
 const BAD_KEYS: readonly (readonly [string, unknown])[] = [
   ["''", ''],
@@ -171,18 +191,22 @@ export function registerDirectBadInputChecks(env: ConformanceEnvironment): void 
     checkUnless(noLocks, 'acquireLock rejects bad options with a ValidationError naming the option, and takes no lease', async (h) => {
       const backend = await h.lockingBackend();
       const key = h.key();
-      const cases: [string, unknown, string][] = [
-        ['no options', undefined, 'options'],
-        ['null options', null, 'options'],
-        ['leaseMs Infinity', { leaseMs: Infinity, waitMs: 0 }, 'leaseMs'],
-        ['waitMs -Infinity', { leaseMs: 1_000, waitMs: -Infinity }, 'waitMs'],
-        ['a signal that is not an AbortSignal', { leaseMs: 1_000, waitMs: 0, signal: {} }, 'signal'],
+      // [label, options, the option named, the value given]
+      const cases: [string, unknown, string, unknown][] = [
+        ['no options', undefined, 'options', undefined],
+        ['null options', null, 'options', null],
+        ['leaseMs Infinity', { leaseMs: Infinity, waitMs: 0 }, 'leaseMs', Infinity],
+        ['waitMs -Infinity', { leaseMs: 1_000, waitMs: -Infinity }, 'waitMs', -Infinity],
+        ['a signal that is not an AbortSignal', { leaseMs: 1_000, waitMs: 0, signal: {} }, 'signal', {}],
+        ['an array as signal', { leaseMs: 1_000, waitMs: 0, signal: [] }, 'signal', []],
+        ['a null-prototype object as signal', { leaseMs: 1_000, waitMs: 0, signal: Object.create(null) }, 'signal', Object.create(null)],
       ];
-      for (const [label, leaseMs] of BAD_DURATIONS) cases.push([`leaseMs ${label}`, { leaseMs, waitMs: 0 }, 'leaseMs']);
-      for (const [label, waitMs] of BAD_DURATIONS) cases.push([`waitMs ${label}`, { leaseMs: 1_000, waitMs }, 'waitMs']);
-      for (const [label, options, named] of cases) {
+      for (const [label, leaseMs] of BAD_DURATIONS) cases.push([`leaseMs ${label}`, { leaseMs, waitMs: 0 }, 'leaseMs', leaseMs]);
+      for (const [label, waitMs] of BAD_DURATIONS) cases.push([`waitMs ${label}`, { leaseMs: 1_000, waitMs }, 'waitMs', waitMs]);
+      for (const [label, options, named, given] of cases) {
         const error = await expectRejection(() => backend.acquireLock(key, options as never), ValidationError, `acquireLock with ${label}`);
         expect(error.message, `acquireLock with ${label}`).toContain(named);
+        expectDescribes(error.message, given, `acquireLock with ${label}`);
       }
       // waitMs may be Infinity (wait until won): on the free key that is the lease at once.
       const lease = await backend.acquireLock(key, { leaseMs: 1_000, waitMs: Infinity });
@@ -223,7 +247,12 @@ export function registerDirectBadInputChecks(env: ConformanceEnvironment): void 
         for (const pad of ['k', 'é']) {
           const long = keyOf(limit + 2, pad);
           expect(Buffer.byteLength(long)).toBeGreaterThan(limit);
-          await expectRejection(() => backend.set(long, bytes(1)), InvalidKeyError, `set of a ${Buffer.byteLength(long)}-byte key`);
+          const error = await expectRejection(
+            () => backend.set(long, bytes(1)),
+            InvalidKeyError,
+            `set of a ${Buffer.byteLength(long)}-byte key`,
+          );
+          expect(error.message, `set of a ${Buffer.byteLength(long)}-byte key: the message names the limit`).toContain(String(limit));
         }
         const exact = keyOf(limit);
         expect(Buffer.byteLength(exact)).toBe(limit);
@@ -263,6 +292,7 @@ export function registerDirectBadInputChecks(env: ConformanceEnvironment): void 
           `extendLock(lease, ${label})`,
         );
         expect(error.message, `extendLock(lease, ${label})`).toContain('leaseMs');
+        expectDescribes(error.message, leaseMs, `extendLock(lease, ${label})`);
       }
       expect(await backend.releaseLock(lease), 'the lease after the rejected extends').toBe(true);
     });
