@@ -1,5 +1,6 @@
 import {
   BackendClosedError,
+  BackendError,
   backoffRetry,
   CallRunner,
   checkExpiresAt,
@@ -13,6 +14,7 @@ import {
   type Backend,
   type BackendBatchWriteOptions,
   type BackendCapabilities,
+  type BackendCompareAndSetOptions,
   type BackendDeleteOptions,
   type BackendWriteOptions,
   type Call,
@@ -233,6 +235,42 @@ export class MemcachedBackend implements Backend {
     });
   }
 
+  /**
+   * Stores `value` only if the stored bytes are exactly `expected`, with memcached's CAS: a
+   * `get` (which returns the item's CAS value), a byte compare here, then a `set` carrying that
+   * CAS, which the server refuses if the item changed since the `get`. Two round trips. A
+   * refused `set` reads again: a lock taken on the key bumps the item's CAS without changing
+   * its bytes, so only a changed value (or a missing one) answers `false`. The new value's
+   * expiry is rounded up to whole seconds, like every write.
+   * @throws {BackendError} when the item kept changing under 8 tries in a row.
+   */
+  compareAndSet(key: string, expected: StoredValue, value: StoredValue, options: BackendCompareAndSetOptions = {}): Promise<boolean> {
+    return this.#run('compareAndSet', async (call) => {
+      const route = this.#route(key);
+      checkStoredValue(expected, undefined, key);
+      checkStoredValue(value, this.#maxValueBytes, key);
+      checkExpiresAt(options.expiresAt);
+      for (let race = 0; race < MAX_CAS_RACES; race++) {
+        call.check();
+        const [current] = (await route.channel.send([requests.get(route.dataKey)])) as [Reply];
+        const stored = readValue(route, current);
+        if (stored === undefined || !sameBytes(stored, expected)) return false;
+        const exptime = this.#exptime(route.key, options.expiresAt);
+        const write =
+          exptime === ALREADY_EXPIRED
+            ? requests.delete(route.dataKey, current.cas)
+            : requests.set(route.dataKey, value, ItemFlags.value, exptime, current.cas);
+        call.check();
+        const [reply] = (await route.channel.send([write])) as [Reply];
+        if (reply.status === Status.ok) return true;
+        if (reply.status !== Status.exists && reply.status !== Status.notFound) throw statusError('compareAndSet', route, reply);
+      }
+      throw new BackendError(
+        `memcached ${route.channel.name}: compareAndSet of "${route.dataKey}" kept losing races; gave up after ${MAX_CAS_RACES} tries.`,
+      );
+    });
+  }
+
   acquireLock(key: string, options: AcquireLockOptions): Promise<Lease | undefined> {
     return this.#locks.acquire(key, options);
   }
@@ -289,6 +327,13 @@ export class MemcachedBackend implements Backend {
     // A value that is already expired must not be readable afterwards: remove the key.
     return exptime === ALREADY_EXPIRED ? requests.delete(route.dataKey) : requests.set(route.dataKey, value, ItemFlags.value, exptime);
   }
+}
+
+/** How often compareAndSet reads again after its CAS write was refused. */
+const MAX_CAS_RACES = 8;
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(b);
 }
 
 function closedError(what: string): BackendClosedError {
