@@ -203,7 +203,10 @@ export interface BackendCapabilities {
  * - Every call settles: with the server down or stalled, calls reject within the backend's
  *   deadline with `BackendUnavailableError` or `BackendTimeoutError`, the driver error as
  *   `cause`. Bad input the backend cannot store rejects with `InvalidKeyError` /
- *   `ValueTooLargeError` before any I/O.
+ *   `ValueTooLargeError` before any I/O (a key over `maxKeyBytes`: the message names the
+ *   limit). A malformed argument (a lease, a duration, lock options, a non-array batch)
+ *   rejects with `ValidationError` before any I/O, its message naming the option and
+ *   describing the value given (a number as given, `null`, an array, an object's class).
  * - Lock methods are optional **as a group**: a backend without them gets an in-process
  *   per-key lock table from the core (and must then declare `lockScope: 'in-process'` and
  *   `atomicLeaseWrites` honestly).
