@@ -1,7 +1,8 @@
 /**
  * Reads Stryker's JSON report and writes the small summary committed as
  * docs/mutation/summary.json: counts per file and status, the score, every mutant that was not
- * killed (file, line, mutator, replacement), and — given the report of an earlier run with
+ * killed (file, line, mutator, replacement), every mutant a disable directive left out (with the
+ * directive's reason), and — given the report of an earlier run with
  * `--before` — what became of each mutant that survived then (killed now, and by which check).
  *
  * Usage: node tools/mutation/summarize.mjs [--before earlier.json] [report] [out]
@@ -40,6 +41,7 @@ function readReport(path) {
         status: mutant.status,
         code: (lines[line - 1] ?? '').trim(),
         killedBy: (mutant.killedBy ?? []).map((id) => testNames.get(id) ?? id),
+        reason: mutant.statusReason ?? null,
       });
     }
   }
@@ -73,7 +75,12 @@ const summary = {
   notKilled: after
     .filter((m) => UNDETECTED.has(m.status))
     .sort(byPlace)
-    .map(({ killedBy: _killedBy, ...m }) => m),
+    .map(({ killedBy: _killedBy, reason: _reason, ...m }) => m),
+  // Mutants a `// Stryker disable` directive excludes from the score, with the directive's reason.
+  ignored: after
+    .filter((m) => m.status === 'Ignored')
+    .sort(byPlace)
+    .map(({ killedBy: _killedBy, status: _status, ...m }) => m),
 };
 if (beforePath !== undefined) {
   const before = readReport(beforePath);
@@ -103,7 +110,7 @@ if (beforePath !== undefined) {
 }
 writeFileSync(outPath, `${JSON.stringify(summary, null, 2)}\n`);
 print(
-  `score ${summary.score}% (${summary.detected} of ${summary.valid} detected); ${summary.notKilled.length} not killed; wrote ${relative(root, outPath)}`,
+  `score ${summary.score}% (${summary.detected} of ${summary.valid} detected); ${summary.notKilled.length} not killed, ${summary.ignored.length} ignored; wrote ${relative(root, outPath)}`,
 );
 if (summary.before) print(`before: ${summary.before.score}% (${summary.before.detected} of ${summary.before.valid})`);
 for (const m of summary.notKilled)
