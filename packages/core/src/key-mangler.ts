@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { ValidationError } from './errors.js';
 
 /** Turns a user key into the key a backend stores. Must be deterministic and pure. */
@@ -27,14 +27,20 @@ function escapeLoneSurrogates(key: string): string {
 export function sha1KeyMangler(key: string): string {
   const cached = recent.get(key);
   if (cached !== undefined) return cached;
-  const hashed = createHash('sha1').update(escapeLoneSurrogates(key), 'utf8').digest('hex');
+  const hashed = sha1Hex(escapeLoneSurrogates(key));
   if (key.length <= CACHEABLE_KEY_LENGTH) {
-    // Hashing costs ~1.6 µs, a lookup ~0.05 µs, and real workloads repeat keys. The cache is
+    // Hashing costs ~0.7 µs, a lookup ~0.05 µs, and real workloads repeat keys. The cache is
     // bounded and simply starts over when full: no LRU bookkeeping on the hot path.
     if (recent.size >= CACHE_ENTRIES) recent.clear();
     recent.set(key, hashed);
   }
   return hashed;
+}
+
+// One-shot `crypto.hash` (Node ≥ 20.12; engines require 20.19) makes no Hash object: ~0.7 µs
+// per key against ~1.6 µs for createHash().update().digest(). Strings are hashed as UTF-8.
+function sha1Hex(text: string): string {
+  return hash('sha1', text, 'hex');
 }
 
 const CACHE_ENTRIES = 10_000;

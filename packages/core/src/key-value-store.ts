@@ -1,4 +1,4 @@
-import type { Backend, StoredValue } from './backend.js';
+import type { Backend, BackendWriteOptions, StoredValue } from './backend.js';
 import { decodeWith, encodeWith } from './codec.js';
 import {
   AlreadyConfiguredError,
@@ -190,18 +190,18 @@ export class KeyValueStore implements AsyncDisposable {
       );
     }
     const now = Date.now();
-    const values: (T | undefined)[] = [];
+    const values = new Array<T | undefined>(found.length);
     const missing: string[] = [];
     let missCount = 0;
-    found.forEach((bytes, index) => {
-      const value = this.#decode<T>(config, bytes, now);
-      const key = keys[index] as string;
+    for (let index = 0; index < found.length; index++) {
+      const value = this.#decode<T>(config, found[index], now);
       if (value === MISSING) {
         missCount += 1;
-        if (allowMissing) values.push(undefined);
-        else if (!missing.includes(key)) missing.push(key);
-      } else values.push(value);
-    });
+        const key = keys[index] as string;
+        if (!allowMissing && !missing.includes(key)) missing.push(key);
+        values[index] = undefined;
+      } else values[index] = value;
+    }
     if (trace !== undefined) {
       trace.missCount = missCount;
       trace.outcome = missCount > 0 ? 'miss' : 'hit';
@@ -233,12 +233,7 @@ export class KeyValueStore implements AsyncDisposable {
     // One instant for the envelope and the backend, so that at 1 ms resolution they agree (has()).
     const expiresAt = ttlMs === undefined ? undefined : Date.now() + ttlMs;
     const bytes = this.#encode(config, key, stored, value, expiresAt);
-    const outcome = await this.#call(config, 'set', () =>
-      config.chain.set(stored, bytes, {
-        ...(expiresAt === undefined ? {} : { expiresAt }),
-        ...(lease === undefined ? {} : { lease }),
-      }),
-    );
+    const outcome = await this.#call(config, 'set', () => config.chain.set(stored, bytes, writeOptions(expiresAt, lease)));
     if (trace !== undefined) trace.outcome = outcome === 'lease-lost' ? 'lease-lost' : 'written';
     if (outcome === 'lease-lost') {
       options.lock?.markLost();
@@ -726,7 +721,12 @@ export class KeyValueStore implements AsyncDisposable {
     if (typeof stored !== 'string' || stored.length === 0) {
       throw new InvalidKeyError(key, `the key mangler returned ${describe(stored)}, not a non-empty string`);
     }
-    if (config.maxKeyBytes !== undefined && Buffer.byteLength(stored, 'utf8') > config.maxKeyBytes) {
+    // A UTF-16 code unit is at most 3 UTF-8 bytes: short keys (every sha1 key) skip the count.
+    if (
+      config.maxKeyBytes !== undefined &&
+      stored.length * 3 > config.maxKeyBytes &&
+      Buffer.byteLength(stored, 'utf8') > config.maxKeyBytes
+    ) {
       throw new InvalidKeyError(key, `the stored key is longer than the backend's ${config.maxKeyBytes} bytes`);
     }
     return stored;
@@ -734,7 +734,9 @@ export class KeyValueStore implements AsyncDisposable {
 
   #storedKeys(config: ResolvedConfig, keys: readonly string[]): string[] {
     if (!Array.isArray(keys)) throw new ValidationError(`keys must be an array, got ${describe(keys)}.`);
-    return keys.map((key) => this.#storedKey(config, key));
+    const stored = new Array<string>(keys.length);
+    for (let index = 0; index < keys.length; index++) stored[index] = this.#storedKey(config, keys[index]);
+    return stored;
   }
 
   #checkLock(lock: unknown, key: string) {
@@ -780,6 +782,12 @@ const MISSING: unique symbol = Symbol('missing');
 const KEYS_PAGE = 100;
 /** How many keys the listing fallback of `clear()` deletes per `deleteMany`. */
 const CLEAR_BATCH = 500;
+
+/** The backend write options of a `set`: one object, no spreads (the hot path of every write). */
+function writeOptions(expiresAt: number | undefined, lease: BackendWriteOptions['lease']): BackendWriteOptions {
+  if (lease === undefined) return expiresAt === undefined ? {} : { expiresAt };
+  return expiresAt === undefined ? { lease } : { expiresAt, lease };
+}
 
 function isExpired(expiresAt: number | undefined, now: number): boolean {
   return expiresAt !== undefined && expiresAt <= now;
