@@ -143,7 +143,8 @@ async function main(argv: readonly string[]): Promise<number> {
   const documentPath = join(args.out, DOCUMENT);
   // Formatted as `npm run format` would, so that formatting the repository leaves the file alone.
   const config = (await resolveConfig(documentPath)) ?? {};
-  writeFileSync(documentPath, await format(document, { ...config, filepath: documentPath }));
+  const kept = withHandRunBlocks(document, documentPath);
+  writeFileSync(documentPath, await format(kept, { ...config, filepath: documentPath }));
   writeFileSync(join(args.out, CHART), chart);
 
   for (const suite of loaded) {
@@ -160,6 +161,27 @@ async function main(argv: readonly string[]): Promise<number> {
       `(chart: ${data.groups.length} operation groups, ${data.lockRows.length} lock rows)\n`,
   );
   return 0;
+}
+
+const HAND_RUN = /<!-- begin hand-run: [^>]*-->[\s\S]*?<!-- end hand-run: [^>]*-->\n/g;
+
+/**
+ * `document` with the hand-run blocks of the existing document (`<!-- begin hand-run: … -->` to
+ * `<!-- end hand-run: … -->`, sections measured by a tool outside `npm run bench`, each giving
+ * its own command, date and load) put back before the caveats, so that regenerating keeps them.
+ */
+function withHandRunBlocks(document: string, documentPath: string): string {
+  let existing: string;
+  try {
+    existing = readFileSync(documentPath, 'utf8');
+  } catch {
+    return document;
+  }
+  const blocks = existing.match(HAND_RUN) ?? [];
+  if (blocks.length === 0) return document;
+  const caveats = document.indexOf('\n## Caveats');
+  const at = caveats >= 0 ? caveats + 1 : document.length;
+  return `${document.slice(0, at)}${blocks.join('\n')}\n${document.slice(at)}`;
 }
 
 /** `--suites`: renders those suites' block and puts it into the existing document (before its caveats, or in place of the old block). */
