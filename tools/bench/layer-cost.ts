@@ -161,7 +161,7 @@ function backendContender(backend: Backend): Contender {
     name: 'adapter backend alone',
     get: (key) => backend.get(stored.get(key) as string),
     set: (key) => backend.set(stored.get(key) as string, bytes, {}),
-    getMany: (keys) => backend.getMany(storedWindows.get(keys) as string[]),
+    getMany: (keys) => backend.getMany(storedWindows.get(keys as string[]) as string[]),
   };
 }
 

@@ -188,3 +188,11 @@ export function kvCasesInFlight(options: Omit<KvCaseOptions, 'concurrency' | 'ba
 export function inFlightCaseName(operation: string, level: number): string {
   return `${operation}, ${level} in flight`;
 }
+
+/**
+ * {@link kvCases} at `options`' concurrency, then the same three cases one call at a time
+ * (`get, 1 in flight`, …: single-call latency, p50/p99, where per-call client cost shows).
+ */
+export function kvCasesWithSingleCall(options: KvCaseOptions): BenchCase[] {
+  return [...kvCases(options), ...kvCasesInFlight(options, [1])];
+}

@@ -11,7 +11,7 @@ import Keyv from 'keyv';
 import memjs from 'memjs';
 import { errorMessage, ratioAtLeast, type Suite } from '../harness/index.js';
 import { closeAll, loadBackendClass, storeOver, type Closer } from './adapters.js';
-import { BATCH, kvCases, latchkeyKvClient, type KvClient } from './kv-cases.js';
+import { BATCH, kvCasesWithSingleCall, latchkeyKvClient, type KvClient } from './kv-cases.js';
 import { keyvClient } from './keyv-client.js';
 import { versions } from './packages.js';
 import { memcachedServer } from './servers.js';
@@ -112,7 +112,7 @@ export const memcachedSuite: Suite = {
           `clients: ${versions('memjs', 'keyv', '@keyv/memcache')}; raw memjs with \`retries: 0\` and its default 0.5 s timeout (its timeouts show as failed ops)`,
           'every contender has its own connection',
         ],
-        cases: kvCases({
+        cases: kvCasesWithSingleCall({
           baseline: RAW,
           clients: [latchkeyKvClient(store, '`MemcachedBackend`'), rawClient(raw), keyvClient(keyv, '@keyv/memcache on memjs')],
           concurrency: 32,

@@ -11,7 +11,7 @@ import Keyv from 'keyv';
 import { Binary, MongoClient, type Collection, type Db } from 'mongodb';
 import { errorMessage, ratioAtLeast, type Suite } from '../harness/index.js';
 import { closeAll, loadBackendClass, storeOver, type Closer } from './adapters.js';
-import { kvCases, latchkeyKvClient, unavailableKvClient, type KvClient } from './kv-cases.js';
+import { kvCasesWithSingleCall, latchkeyKvClient, unavailableKvClient, type KvClient } from './kv-cases.js';
 import { keyvClient } from './keyv-client.js';
 import { versions } from './packages.js';
 import { mongoServer } from './servers.js';
@@ -148,7 +148,7 @@ export const mongoSuite: Suite = {
           `clients: ${versions('mongodb', 'keyv', '@keyv/mongo')}`,
           'every contender has its own MongoClient (connection pool)',
         ],
-        cases: kvCases({
+        cases: kvCasesWithSingleCall({
           baseline: RAW,
           clients: [latchkeyKvClient(store, '`MongoBackend`'), rawClient(collection), keyvContender],
           concurrency: 8,

@@ -21,7 +21,7 @@ import {
   type Suite,
 } from '../harness/index.js';
 import { closeAll, loadBackendClass, storeOver, type Closer } from './adapters.js';
-import { kvCases, latchkeyKvClient, type KvClient } from './kv-cases.js';
+import { kvCasesWithSingleCall, latchkeyKvClient, type KvClient } from './kv-cases.js';
 import { COMMAND_METRICS, COUNTING_INCREMENTS, INCREMENT_METRICS, incrementContender, type CommandCounter } from './lock-increment.js';
 import { latchkeyIncrementer, peerIncrementers } from './redis-incrementers.js';
 import { crossProcessLockCases } from './lock-processes.js';
@@ -223,7 +223,7 @@ export const redisSuite: Suite = {
           "every contender has its own connection(s); keyv's Redis adapter runs on node-redis, not ioredis",
         ],
         cases: [
-          ...kvCases({
+          ...kvCasesWithSingleCall({
             baseline: RAW,
             clients: [
               latchkeyKvClient(sharedStore, '`RedisBackend`'),
