@@ -5,7 +5,10 @@
  * directive's reason), and — given the report of an earlier run with
  * `--before` — what became of each mutant that survived then (killed now, and by which check).
  *
- * Usage: node tools/mutation/summarize.mjs [--before earlier.json] [report] [out]
+ * `--measured run.json` copies how the run was made (commit, command, date, duration, load
+ * average) into the summary as `measured`.
+ *
+ * Usage: node tools/mutation/summarize.mjs [--before earlier.json] [--measured run.json] [report] [out]
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { relative, resolve } from 'node:path';
@@ -15,6 +18,9 @@ const root = resolve(import.meta.dirname, '../..');
 const args = process.argv.slice(2);
 const beforeAt = args.indexOf('--before');
 const beforePath = beforeAt === -1 ? undefined : resolve(args.splice(beforeAt, 2)[1]);
+// How the run was made (commit, command, date, duration, load average): Stryker's report does not say.
+const measuredAt = args.indexOf('--measured');
+const measuredPath = measuredAt === -1 ? undefined : resolve(args.splice(measuredAt, 2)[1]);
 const reportPath = resolve(root, args[0] ?? 'reports/mutation/mutation.json');
 const outPath = resolve(root, args[1] ?? 'docs/mutation/summary.json');
 
@@ -82,6 +88,7 @@ const summary = {
     .sort(byPlace)
     .map(({ killedBy: _killedBy, status: _status, ...m }) => m),
 };
+if (measuredPath !== undefined) summary.measured = JSON.parse(readFileSync(measuredPath, 'utf8'));
 if (beforePath !== undefined) {
   const before = readReport(beforePath);
   const now = new Map();
