@@ -1,4 +1,4 @@
-import type { AnyBulkWriteOperation, Collection } from 'mongodb';
+import { Binary, type AnyBulkWriteOperation, type Collection, type Document, type FindCursor } from 'mongodb';
 import {
   BackendClosedError,
   BackendTimeoutError,
@@ -8,12 +8,14 @@ import {
   backoffRetry,
   checkAcquireOptions,
   checkDuration,
+  checkExpiresAt,
   checkLease,
   checkStoredValue,
   type AcquireLockOptions,
   type Backend,
   type BackendBatchWriteOptions,
   type BackendCapabilities,
+  type BackendCompareAndSetOptions,
   type BackendDeleteOptions,
   type BackendWriteOptions,
   type Call,
@@ -70,6 +72,8 @@ const CAPABILITIES: BackendCapabilities = Object.freeze({
 // Keys per batch command stay far below the 16 MiB command limit.
 const MAX_BATCH_KEY_BYTES = 4 * 1024 * 1024;
 
+/** Documents per `keys()` cursor batch: few round trips, bounded memory. */
+const KEYS_BATCH = 1000;
 let warnedNoTtlIndex = false;
 
 /**
@@ -280,6 +284,98 @@ export class MongoBackend implements Backend {
   }
 
   /**
+   * Removes every value of the collection and nothing else, in one ordered bulk write: documents
+   * that never held a lock are deleted (`deleteMany`), and documents keeping a fence counter
+   * lose only their value (`updateMany` unsetting it), so leases and fencing counters survive.
+   * The order matters as in {@link delete}: a document that gains a fence between the steps is
+   * cleared by the second. Not atomic across documents: a value written meanwhile may survive.
+   */
+  clear(): Promise<void> {
+    return this.#run('clear', noop, async () => {
+      await this.#collection.bulkWrite(
+        [
+          { deleteMany: { filter: UNFENCED } },
+          { updateMany: { filter: { ...FENCED, [FIELD.value]: { $exists: true } }, update: CLEAR_VALUE } },
+        ],
+        { ordered: true },
+      );
+    });
+  }
+
+  /**
+   * The keys of the live values: one cursor over the documents holding a value (projection
+   * `_id` only, batches of 1000), each batch fetched under the call deadline. Documents that
+   * hold only a lock or a fence are never yielded. A caller that stops early closes the cursor.
+   */
+  keys(): AsyncIterable<string> {
+    return { [Symbol.asyncIterator]: () => this.#keys() };
+  }
+
+  async *#keys(): AsyncGenerator<string, void, undefined> {
+    const cursor: FindCursor = await this.#run('keys', noop, async () =>
+      this.#collection.find(liveValueFilter(new Date()), { projection: { [FIELD.id]: 1 }, batchSize: KEYS_BATCH }),
+    );
+    let exhausted = false;
+    try {
+      while (true) {
+        const doc = await this.#calls.run('keys', () => cursor.next());
+        if (doc === null) {
+          exhausted = true;
+          return;
+        }
+        const id: unknown = doc[FIELD.id];
+        if (typeof id === 'string') yield id;
+      }
+    } finally {
+      // An abandoned cursor holds server memory until its 10-minute idle timeout: close it now.
+      if (!exhausted) await this.#calls.run('keys', () => cursor.close(), { evenIfClosed: true });
+    }
+  }
+
+  /**
+   * Whether a live value is stored under `key`: one `findOne` by `_id` that projects only the
+   * expiry (the value is not transferred), checked here as in {@link get}.
+   * @throws {InvalidKeyError} for a key it cannot store (before any I/O).
+   */
+  has(key: string): Promise<boolean> {
+    return this.#run(
+      'has',
+      () => checkKey(key),
+      async (_, call) => {
+        const doc = await this.#collection.findOne(
+          { ...idFilter(key), [FIELD.value]: { $exists: true } },
+          { projection: { [FIELD.expiresAt]: 1, [FIELD.id]: 0 }, signal: call.signal },
+        );
+        return doc !== null && isExpiryLive(doc, Date.now());
+      },
+    );
+  }
+
+  /**
+   * Stores `value` only if the stored bytes are exactly `expected` and live: one `updateOne`
+   * whose filter holds `_id`, the expected value (BSON binary equality: same length, same bytes)
+   * and the live-value condition. `true` when a document matched. Locks and fences are untouched.
+   * @throws {InvalidKeyError | ValueTooLargeError} for bad input (before any I/O).
+   */
+  compareAndSet(key: string, expected: StoredValue, value: StoredValue, options: BackendCompareAndSetOptions = {}): Promise<boolean> {
+    return this.#run(
+      'compareAndSet',
+      () => {
+        checkKey(key);
+        checkStoredValue(expected, MAX_VALUE_BYTES, key);
+        checkStoredValue(value, MAX_VALUE_BYTES, key);
+        checkExpiresAt(options.expiresAt);
+        return { expected: new Binary(new Uint8Array(expected)), update: valueUpdate(value, options.expiresAt) };
+      },
+      async ({ expected: bytes, update }) => {
+        const filter = { ...idFilter(key), ...liveValueFilter(new Date()), [FIELD.value]: bytes };
+        const result = await this.#collection.updateOne(filter, update);
+        return result.matchedCount === 1;
+      },
+    );
+  }
+
+  /**
    * Takes the lease on `key`. Waiters of this process queue in arrival order and only the
    * first one polls the server (see {@link MongoBackendOptions.lockPollIntervalMs}).
    * @throws {BackendClosedError} after {@link close}, or when close ends the wait.
@@ -472,3 +568,9 @@ function reportTtlIndexFailure(error: unknown): void {
 }
 
 function noop(): void {}
+
+/** True when the expiry of `doc` (a projection without the value) has not passed at `now`, as in {@link isLive}. */
+function isExpiryLive(doc: Document, now: number): boolean {
+  const exp: unknown = doc[FIELD.expiresAt];
+  return exp === undefined || exp === null || (exp instanceof Date && exp.getTime() > now);
+}
