@@ -14,6 +14,7 @@ import {
   type Backend,
   type BackendBatchWriteOptions,
   type BackendCapabilities,
+  type BackendCompareAndSetOptions,
   type BackendDeleteOptions,
   type BackendWriteOptions,
   type DeleteOutcome,
@@ -26,7 +27,15 @@ import { Database } from './internal/database.js';
 import { toLatchkeyError } from './internal/errors.js';
 import { PostgresLocks } from './internal/locks.js';
 import { Purger } from './internal/purge.js';
-import { checkTextKey, encodeByteaArray, expiryParam, releaseChannel, statementsFor, type Statements } from './internal/sql.js';
+import {
+  checkTextKey,
+  encodeByteaArray,
+  expiryParam,
+  KEYS_PAGE_SIZE,
+  releaseChannel,
+  statementsFor,
+  type Statements,
+} from './internal/sql.js';
 import { resolvePostgresBackendOptions, type PostgresBackendOptions } from './postgres-backend-options.js';
 
 const NAME = 'PostgresBackend';
@@ -59,6 +68,8 @@ const CAPABILITIES: BackendCapabilities = Object.freeze({
  *   by releases announced with `NOTIFY` (heard on one `LISTEN` connection), by the holder's
  *   lease running out, or by its own wait ending.
  * - Batch calls are one statement each; `getMany` keeps input order and duplicates.
+ * - Every optional data method is native: `clear` (one statement; locks and fences stay),
+ *   `keys` (keyset pages of the primary key), `has` and an atomic `compareAndSet` (one `UPDATE`).
  * - Every call settles within `operationTimeoutMs` with its result or a typed error; calls
  *   after `close()` reject with `BackendClosedError`.
  *
@@ -233,6 +244,77 @@ export class PostgresBackend implements Backend {
       return this.#run('deleteMany', async () => {
         await this.#db.query(this.#statements.deleteMany, [unique]);
       });
+    });
+  }
+
+  /**
+   * Removes every value of this table in one statement: rows that never held a lock are
+   * deleted, the others keep their lock and fencing counter (a holder's lease-checked write
+   * still succeeds, the next fencing token is still larger). Locks its rows in key order.
+   * @throws {BackendUnavailableError | BackendTimeoutError | BackendError} as described in the README.
+   */
+  clear(): Promise<void> {
+    return this.#guard('clear', () =>
+      this.#run('clear', async () => {
+        await this.#db.query(this.#statements.clear, []);
+      }),
+    );
+  }
+
+  /**
+   * The stored keys of the live values of this table, in key order, read {@link KEYS_PAGE_SIZE}
+   * at a time (each page one statement, continuing after the last key of the page before, so
+   * nothing stays open on the server between pages). Never a key that only holds a lock.
+   * A failed page rejects that `next()`.
+   */
+  keys(): AsyncIterable<string> {
+    return { [Symbol.asyncIterator]: () => this.#keys() };
+  }
+
+  async *#keys(): AsyncGenerator<string, void, undefined> {
+    let after = '';
+    for (;;) {
+      const page = await this.#guard('keys', () =>
+        this.#run('keys', async () => {
+          const { rows } = await this.#db.query<{ key: string }>(this.#statements.keys, [after, KEYS_PAGE_SIZE]);
+          return rows.map((row) => row.key);
+        }),
+      );
+      yield* page;
+      const last = page.at(-1);
+      if (last === undefined || page.length < KEYS_PAGE_SIZE) return;
+      after = last;
+    }
+  }
+
+  /**
+   * Whether a live value is stored under `key` (its expiry on the server's clock), without
+   * reading the value.
+   * @throws {InvalidKeyError} for a bad key, before any I/O.
+   */
+  has(key: string): Promise<boolean> {
+    return this.#guard('has', () => {
+      checkKey(key);
+      return this.#run('has', async () => (await this.#db.query<{ found: boolean }>(this.#statements.has, [key])).rows[0]?.found === true);
+    });
+  }
+
+  /**
+   * Stores `value` (expiring at `options.expiresAt`) only if the live value of `key` is
+   * exactly `expected` (`bytea` equality), in one `UPDATE`: `true` when written, `false` when
+   * the key is missing, expired or holds other bytes. Leaves the key's lock alone.
+   * @throws {InvalidKeyError | ValidationError | ValueTooLargeError} for bad input, before any I/O.
+   */
+  compareAndSet(key: string, expected: StoredValue, value: StoredValue, options: BackendCompareAndSetOptions = {}): Promise<boolean> {
+    return this.#guard('compareAndSet', () => {
+      checkKey(key);
+      // A larger `expected` can never be stored, so it only never matches.
+      checkStoredValue(expected, undefined, key);
+      checkStoredValue(value, this.#maxValueBytes, key);
+      checkExpiresAt(options.expiresAt);
+      // Copies taken now, as for `set`.
+      const params = [key, Buffer.from(expected), Buffer.from(value), expiryParam(options.expiresAt)];
+      return this.#run('compareAndSet', async () => ((await this.#db.query(this.#statements.compareAndSet, params)).rowCount ?? 0) > 0);
     });
   }
 

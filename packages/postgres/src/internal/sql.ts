@@ -102,6 +102,9 @@ export function encodeByteaArray(values: readonly Uint8Array[]): Buffer {
   return out;
 }
 
+/** Keys one statement of `keys()` reads at most: a page, so a large table is never read in one result. */
+export const KEYS_PAGE_SIZE = 500;
+
 /** The type oid of `bytea`. */
 const BYTEA_OID = 17;
 
@@ -172,6 +175,14 @@ export interface Statements {
   readonly release: Statement;
   /** `$1` key, `$2` token, `$3` lease: one row when renewed. */
   readonly extend: Statement;
+  /** No parameters: removes every value in one statement (rows that never held a lock go, the others keep lock and fence). */
+  readonly clear: Statement;
+  /** `$1` the last key of the previous page (`''` first), `$2` page size: the next keys of live values, in key order. */
+  readonly keys: Statement;
+  /** `$1` key → `found`: whether a live value is stored. */
+  readonly has: Statement;
+  /** `$1` key, `$2` expected value, `$3` new value, `$4` expiry: one row when the live value was exactly `$2` and is now `$3`. */
+  readonly compareAndSet: Statement;
   /** `$1` batch size: removes expired values (rows with a fence keep it), at most `$1` rows; `purged` counts them. */
   readonly purge: Statement;
 }
@@ -256,6 +267,23 @@ export function statementsFor(table: TableName): Statements {
         `SELECT pg_notify($3, released.key) FROM released`,
     ),
     extend: statement('extend', `UPDATE ${t} AS t SET lock_expires_at = ${fromNow('$3')} WHERE t.key = $1 AND ${HELD_BY_TOKEN}`),
+    clear: statement(
+      'clear',
+      // Rows locked in key order, as by every multi-row statement. FOR UPDATE returns the
+      // newest version of each row, so `doomed.fence` is the fence as it is now: a row whose
+      // first lock was won while the statement waited keeps it, and no value survives.
+      `WITH doomed AS (SELECT t.key, t.fence FROM ${t} AS t WHERE t.value IS NOT NULL ORDER BY t.key FOR UPDATE), ` +
+        `gone AS (DELETE FROM ${t} AS t USING doomed WHERE t.key = doomed.key AND doomed.fence = 0 RETURNING 1), ` +
+        `cleared AS (UPDATE ${t} AS t SET value = NULL, expires_at = NULL FROM doomed WHERE t.key = doomed.key AND doomed.fence > 0 RETURNING 1) ` +
+        `SELECT ((SELECT count(*) FROM gone) + (SELECT count(*) FROM cleared))::int AS cleared`,
+    ),
+    // Keyset pagination over the primary key (COLLATE "C": byte order, as the pages are cut).
+    keys: statement('keys', `SELECT t.key FROM ${t} AS t WHERE t.key > $1 AND ${LIVE_VALUE} ORDER BY t.key LIMIT $2`),
+    has: statement('has', `SELECT EXISTS (SELECT 1 FROM ${t} AS t WHERE t.key = $1 AND ${LIVE_VALUE}) AS found`),
+    compareAndSet: statement(
+      'compare_and_set',
+      `UPDATE ${t} AS t SET value = $3, expires_at = ${fromNow('$4')} WHERE t.key = $1 AND t.value = $2 AND ${LIVE_VALUE}`,
+    ),
     purge: statement(
       'purge',
       // now(), not clock_timestamp(): a volatile bound could not use the expiry index.

@@ -61,6 +61,11 @@ describe('PostgresBackend without a server', () => {
       [() => created.releaseLock({} as Lease), ValidationError],
       [() => created.extendLock(lease, Number.NaN), ValidationError],
       [() => created.purgeExpired(-1), ValidationError],
+      [() => created.has('a\u0000b'), InvalidKeyError],
+      [() => created.compareAndSet('', Uint8Array.of(1), Uint8Array.of(2)), InvalidKeyError],
+      [() => created.compareAndSet('k', 'text' as unknown as Uint8Array, Uint8Array.of(2)), ValidationError],
+      [() => created.compareAndSet('k', Uint8Array.of(1), new Uint8Array(9)), ValueTooLargeError],
+      [() => created.compareAndSet('k', Uint8Array.of(1), Uint8Array.of(2), { expiresAt: Number.NaN }), ValidationError],
     ];
     for (const [call, type] of calls) await expect(call()).rejects.toBeInstanceOf(type);
     expect(created.pool.totalCount).toBe(0);
@@ -90,6 +95,10 @@ describe('PostgresBackend without a server', () => {
       () => created.releaseLock(lease),
       () => created.extendLock(lease, 1_000),
       () => created.purgeExpired(),
+      () => created.clear(),
+      () => created.has('k'),
+      () => created.compareAndSet('k', Uint8Array.of(1), Uint8Array.of(2)),
+      () => created.keys()[Symbol.asyncIterator]().next(),
     ];
     for (const call of calls) await expect(call()).rejects.toBeInstanceOf(BackendClosedError);
     await created.close();
