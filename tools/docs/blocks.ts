@@ -52,7 +52,12 @@ const MARKER = /^<!--\s*(include|excerpt|docs:[\w-]+)\s*(?::\s*([\s\S]*?))?\s*--
 
 /** The TypeScript blocks of one README (`readme` relative to the root). */
 export function readmeBlocks(readme: string): DocBlock[] {
-  const lines = readFileSync(join(root, readme), 'utf8').split('\n');
+  return parseBlocks(readme, readFileSync(join(root, readme), 'utf8'));
+}
+
+/** The TypeScript blocks of `markdown`, the text of the README at `readme` (relative to the root). */
+export function parseBlocks(readme: string, markdown: string): DocBlock[] {
+  const lines = markdown.split('\n');
   const blocks: DocBlock[] = [];
   for (let i = 0; i < lines.length; i++) {
     const open = FENCE.exec(lines[i] ?? '');
@@ -83,7 +88,7 @@ function markerAbove(lines: readonly string[], at: number): string | undefined {
 function classify(readme: string, line: number, code: string, marker: string | undefined): DocBlock {
   const base = { readme, line, code };
   const match = marker === undefined ? null : MARKER.exec(marker);
-  if (match === null) return { ...base, kind: 'run', problems: [] };
+  if (match === null) return { ...base, kind: 'run', problems: fixedAddresses(code) };
   const [, word = '', argument = ''] = match;
   if (word === 'docs:typecheck-only') {
     const problems = argument === '' ? ['<!-- docs:typecheck-only: <why> --> needs its reason'] : [];
@@ -96,7 +101,7 @@ function classify(readme: string, line: number, code: string, marker: string | u
       return { ...base, kind: word, file, problems: [`<!-- ${word}: ${argument} -->: no file ${file} (paths are relative to the README)`] };
     }
     const text = readFileSync(path, 'utf8');
-    const problems =
+    const copied =
       word === 'include'
         ? text.trimEnd() === code
           ? []
@@ -104,9 +109,33 @@ function classify(readme: string, line: number, code: string, marker: string | u
         : excerptOf(code, text)
           ? []
           : [`the block is not lines of ${file} unchanged (but for indentation)`];
-    return { ...base, kind: word, file, problems };
+    return { ...base, kind: word, file, problems: [...copied, ...fixedAddresses(text).map((problem) => `${file}: ${problem}`)] };
   }
   return { ...base, kind: 'run', problems: [`unknown marker ${marker} (docs:typecheck-only, include and excerpt are known)`] };
+}
+
+// A URL of a server, or host:port (an IPv4 address, localhost or a dotted name), possibly a list.
+const ADDRESS =
+  /(['"`])((?:redis|rediss|mongodb|postgres|postgresql):\/\/[^'"`]*|(?:\d{1,3}(?:\.\d{1,3}){3}|localhost|[\w-]+(?:\.[\w-]+)+):\d{2,5}(?:,[^'"`]*)?)\1/g;
+
+/**
+ * A program that runs must not reach a server by a fixed address (the machine's own services are
+ * not the test servers): every address literal must be the default after a `process.env` read
+ * on its line, e.g. `process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'`.
+ */
+export function fixedAddresses(code: string): string[] {
+  const problems: string[] = [];
+  code.split('\n').forEach((text, index) => {
+    for (const match of text.matchAll(ADDRESS)) {
+      const before = text.slice(0, match.index);
+      if (!before.includes('process.env')) {
+        problems.push(
+          `line ${index + 1}: ${match[0]} is a fixed server address; read it from the tool's variable: process.env.<NAME> ?? ${match[0]}`,
+        );
+      }
+    }
+  });
+  return problems;
 }
 
 /** Whether `block`, indented by 0–8 spaces, is a run of whole lines of `text`. */
