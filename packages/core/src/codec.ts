@@ -114,6 +114,19 @@ export function decodeWith(codec: Codec, bytes: Uint8Array): unknown {
   }
 }
 
+/**
+ * {@link decodeWith} of the payload that starts at `at` of `bytes` (behind an envelope header):
+ * a tagged-JSON payload is read in place, without a subarray; anything else as `decodeWith`.
+ */
+export function decodeAt(codec: Codec, bytes: Uint8Array, at: number): unknown {
+  if (codec !== taggedCodec || bytes[at] !== JSON_TAG) return decodeWith(codec, at === 0 ? bytes : bytes.subarray(at));
+  try {
+    return decodeJsonPayload(bytes, at);
+  } catch (error) {
+    throw new SerializationError(`The ${codec.name} codec cannot decode the stored bytes: ${messageOf(error)}`, { cause: error });
+  }
+}
+
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }

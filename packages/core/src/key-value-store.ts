@@ -1,5 +1,5 @@
 import type { Backend, BackendWriteOptions, StoredValue } from './backend.js';
-import { decodeWith, encodeWith } from './codec.js';
+import { decodeAt, encodeWith } from './codec.js';
 import {
   AlreadyConfiguredError,
   BackendError,
@@ -15,7 +15,7 @@ import {
 import type { LockHost, ResolvedConfig } from './internal/config.js';
 import { withDeadline } from './backend-kit/call-runner.js';
 import { reportGiveBackFailure } from './backend-kit/warnings.js';
-import { carriedKey, open, reseal, seal } from './internal/envelope.js';
+import { carriedKey, expiryOf, open, payloadOffset, reseal, seal } from './internal/envelope.js';
 import { forgetStore } from './internal/registry-state.js';
 import { resolveConfig } from './internal/resolve-config.js';
 import { traceCall, type Writable } from './internal/trace.js';
@@ -755,9 +755,10 @@ export class KeyValueStore implements AsyncDisposable {
 
   #decode<T>(config: ResolvedConfig, bytes: StoredValue | undefined, now: number): T | typeof MISSING {
     if (bytes === undefined || bytes === null) return MISSING;
-    const { payload, expiresAt } = open(bytes);
+    const expiresAt = expiryOf(bytes);
+    const at = payloadOffset(bytes, expiresAt);
     if (isExpired(expiresAt, now)) return MISSING;
-    return decodeWith(config.codec, payload) as T;
+    return decodeAt(config.codec, bytes, at) as T;
   }
 
   async #isExpiredOnBackend(config: ResolvedConfig, stored: string): Promise<boolean> {

@@ -96,8 +96,20 @@ export function reseal(bytes: Uint8Array, expiresAt: number | undefined): Uint8A
   return seal(open(bytes).payload, expiresAt, carriedKey(bytes));
 }
 
-/** Checks the header and reads the expiry. The hot path of every read: no allocation but the DataView of an expiry. */
-function expiryOf(bytes: Uint8Array): number | undefined {
+/**
+ * Where the payload of `bytes` starts, whose expiry {@link expiryOf} read: {@link open} without
+ * the object and the subarray, for the read path, which decodes in place.
+ * @throws {SerializationError} when a version-2 envelope is truncated.
+ */
+export function payloadOffset(bytes: Uint8Array, expiresAt: number | undefined): number {
+  return payloadStart(bytes, expiresAt === undefined ? HEADER : HEADER + EXPIRY_BYTES);
+}
+
+/**
+ * Checks the header and reads the expiry. The hot path of every read: no allocation but the DataView of an expiry.
+ * @throws {SerializationError} when the bytes are not an envelope.
+ */
+export function expiryOf(bytes: Uint8Array): number | undefined {
   if (!(bytes instanceof Uint8Array) || bytes.byteLength < HEADER || bytes[0] !== MAGIC) {
     throw new SerializationError('Stored bytes are not a latchkey value (bad header).');
   }

@@ -105,17 +105,18 @@ export function encodeJsonPayload(value: unknown): Uint8Array {
 }
 
 /**
- * Reads a payload written by {@link encodeJsonPayload} (the caller has seen the tag).
+ * Reads a payload written by {@link encodeJsonPayload} that starts at `start` of `bytes` (the
+ * caller has seen the tag there): the store reads it in place behind the envelope header.
  *
  * @throws {SerializationError} when the bytes after the tag are not valid UTF-8 or not JSON.
  */
-export function decodeJsonPayload(bytes: Uint8Array): unknown {
+export function decodeJsonPayload(bytes: Uint8Array, start = 0): unknown {
   const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const text = buffer.toString('utf8', 1);
+  const text = buffer.toString('utf8', start + 1);
   // Invalid UTF-8 decodes to U+FFFD, which JSON.parse would accept inside a string. Only when
   // the text holds one (rare; V8 rules it out at once for text without characters above
   // U+00FF) are the bytes validated.
-  if (text.includes('\uFFFD') && !isUtf8(buffer.subarray(1))) {
+  if (text.includes('\uFFFD') && !isUtf8(buffer.subarray(start + 1))) {
     throw new SerializationError('The JSON payload is not valid UTF-8.');
   }
   try {
