@@ -131,9 +131,26 @@ async function layers(): Promise<void> {
     { name: 'awaiting a resolved promise (floor)', ops, run: () => answer },
     { name: 'CallRunner.run (deadline) around it', ops, run: () => runner.run('get', () => answer) },
   ];
+  // The whole core over an in-process backend (the default configuration: sha1 keys, tagged
+  // codec, envelope, deadlines): store − backend alone is the core's share without any I/O.
+  const { MemoryBackend } = await import('@latchkey/memory');
+  const memory = new MemoryBackend();
+  const store = new KeyValueStore('layer-cost-memory');
+  await store.configure(memory);
+  await store.setMany(Object.fromEntries(KEYS.map((key) => [key, value])));
+  const alone = backendContender(memory);
+  rows.push(
+    { name: 'store.get over MemoryBackend', ops: ops / 2, run: (i) => store.get(KEYS[i % KEYS.length] as string) },
+    { name: 'MemoryBackend.get alone', ops: ops / 2, run: (i) => alone.get(KEYS[i % KEYS.length] as string) },
+    { name: 'store.set over MemoryBackend', ops: ops / 2, run: (i) => store.set(KEYS[i % KEYS.length] as string, value) },
+    { name: 'MemoryBackend.set alone', ops: ops / 2, run: (i) => alone.set(KEYS[i % KEYS.length] as string) },
+    { name: 'store.getMany(100) over MemoryBackend', ops: ops / 100, run: (i) => store.getMany(windows[i % windows.length] as string[]) },
+    { name: 'MemoryBackend.getMany(100) alone', ops: ops / 100, run: (i) => alone.getMany(windows[i % windows.length] as string[]) },
+  );
   const results = await measure(rows);
   printTable('layer (pure, no I/O)', rows, results);
   runner.close();
+  await store.close();
 }
 
 interface Contender {
