@@ -4,9 +4,9 @@ import type { ConformanceGroup, ConformanceOptions } from './conformance-options
 import { probeEnvironment, type ConformanceEnvironment } from './internal/environment.js';
 import { registerBadInputChecks } from './internal/groups/bad-input-checks.js';
 import { registerDataChecks } from './internal/groups/data-checks.js';
-import { registerFaultChecks } from './internal/groups/fault-checks.js';
 import { registerDirectBadInputChecks } from './internal/groups/direct-bad-input-checks.js';
 import { registerEvictionChecks } from './internal/groups/eviction-checks.js';
+import { registerFaultChecks } from './internal/groups/fault-checks.js';
 import { registerLockChecks } from './internal/groups/lock-checks.js';
 import { registerDataAdditionsChecks, registerStoreAdditionsChecks } from './internal/groups/store-additions-checks.js';
 import { registerStoreChainChecks } from './internal/groups/store-chain-checks.js';

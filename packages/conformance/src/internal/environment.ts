@@ -107,8 +107,8 @@ export async function probeEnvironment(options: ConformanceOptions<Backend>): Pr
     keyMangler: probe.keyMangler,
     timings: deriveTimings(capabilities, options, roundTripMs, faults),
     groups,
-    faults,
     maxEntries: checkMaxEntries(options.maxEntries),
+    faults,
   };
 }
 
