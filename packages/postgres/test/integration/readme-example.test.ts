@@ -25,7 +25,8 @@ describe('the README example', () => {
       const run = promisify(execFile);
       const { stdout, stderr } = await run(process.execPath, ['--import', TSX_LOADER, EXAMPLE], {
         cwd: packageDir,
-        env: { ...process.env, DATABASE_URL: postgresUrl as string },
+        // Plain output whatever the test runner sets (vitest's workers set FORCE_COLOR).
+        env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: undefined, DATABASE_URL: postgresUrl as string },
         timeout: 60_000,
       });
       expect(stdout, `stderr: ${stderr}`).toBe("[ 'abc' ]\n");

@@ -24,7 +24,8 @@ describe('the README example', () => {
     const once = () =>
       run(process.execPath, ['--import', TSX_LOADER, EXAMPLE], {
         cwd: packageDir,
-        env: { ...process.env, TOKENS_DB: filename },
+        // Plain output whatever the test runner sets (vitest's workers set FORCE_COLOR).
+        env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: undefined, TOKENS_DB: filename },
         timeout: 60_000,
       });
     const first = await once();
