@@ -27,10 +27,11 @@ import {
 import { openChannels, type ServerChannel } from './internal/channel.js';
 import { BACKEND_NAME, mapError, statusError } from './internal/errors.js';
 import { ALREADY_EXPIRED, exptimeFor } from './internal/expiry.js';
+import { Generations } from './internal/generations.js';
 import { KeyScheme } from './internal/keys.js';
 import { MemcachedLocks } from './internal/locks.js';
 import type { MemjsClientInternals } from './internal/memjs-internals.js';
-import { ItemFlags, requests, Status, type Reply, type Request } from './internal/protocol.js';
+import { requests, Status, type Reply, type Request } from './internal/protocol.js';
 import { Router, type Route } from './internal/router.js';
 import {
   buildClient,
@@ -79,6 +80,7 @@ export class MemcachedBackend implements Backend {
   readonly #locks: LockWaiters;
   readonly #noExpiry: ReadonlySet<string>;
   readonly #maxValueBytes: number;
+  readonly #generations = new Generations();
   #closing: Promise<void> | undefined;
 
   /** @throws {ValidationError} for invalid options (see {@link MemcachedBackendOptions}). */
@@ -92,7 +94,7 @@ export class MemcachedBackend implements Backend {
     this.#channels = openChannels(this.#client, resolved.operationTimeoutMs);
     this.#router = new Router(this.#channels, keys);
     this.#calls = new CallRunner({ name: BACKEND_NAME, timeoutMs: resolved.operationTimeoutMs, mapError });
-    this.#protocol = new MemcachedLocks(this.#router, this.#calls);
+    this.#protocol = new MemcachedLocks(this.#router, this.#calls, this.#generations);
     // memcached cannot announce releases to other processes: waiters poll.
     this.#locks = new LockWaiters({ name: BACKEND_NAME, protocol: this.#protocol, retry: backoffRetry({ minMs: 5, maxMs: 100 }) });
     this.#noExpiry = new Set(resolved.noExpiryKeys.flatMap((key) => [key, keys.mangler(key)]));
@@ -128,8 +130,11 @@ export class MemcachedBackend implements Backend {
   get(key: string): Promise<StoredValue | undefined> {
     return this.#run('get', async () => {
       const route = this.#route(key);
-      const [reply] = (await route.channel.send([requests.get(route.dataKey)])) as [Reply];
-      return readValue(route, reply);
+      const [reply, generation] = (await route.channel.send([requests.get(route.dataKey), this.#generations.read(route)])) as [
+        Reply,
+        Reply,
+      ];
+      return readValue(route, reply, this.#generations.observe(route, generation));
     });
   }
 
@@ -142,8 +147,10 @@ export class MemcachedBackend implements Backend {
       const found = new Map<string, StoredValue | undefined>();
       await Promise.all(
         [...Router.byChannel(unique)].map(async ([channel, group]) => {
-          const replies = await channel.send(group.map((route) => requests.get(route.dataKey)));
-          group.forEach((route, index) => found.set(route.dataKey, readValue(route, replies[index] as Reply)));
+          const first = group[0] as Route;
+          const replies = await channel.send([...group.map((route) => requests.get(route.dataKey)), this.#generations.read(first)]);
+          const current = this.#generations.observe(first, replies[group.length] as Reply);
+          group.forEach((route, index) => found.set(route.dataKey, readValue(route, replies[index] as Reply, current)));
         }),
       );
       // A key asked for twice gets two buffers: callers may change what they are given.
@@ -170,14 +177,13 @@ export class MemcachedBackend implements Backend {
         checkLease(lease);
         return lease.key === key ? this.#protocol.set(route, value, exptime, lease, call) : 'lease-lost';
       }
-      const [reply] = (await route.channel.send([this.#writeRequest(route, value, exptime)])) as [Reply];
-      checkWrite(route, reply);
+      await this.#writeCurrent([route], (_, flags) => this.#writeRequest(route, value, exptime, flags), call);
       return 'written';
     });
   }
 
   setMany(entries: readonly (readonly [string, StoredValue])[], options: BackendBatchWriteOptions = {}): Promise<void> {
-    return this.#run('setMany', async () => {
+    return this.#run('setMany', async (call) => {
       checkStoredEntries(entries, this.#maxValueBytes);
       const { expiresAt } = options;
       checkExpiresAt(expiresAt);
@@ -189,13 +195,19 @@ export class MemcachedBackend implements Backend {
       }
       const writes = [...latest.values()];
       await Promise.all(
-        [...Router.byChannel(writes.map(({ route }) => route))].map(async ([channel, group]) => {
-          const batch = group.map((route) =>
-            this.#writeRequest(route, (latest.get(route.dataKey) as { value: StoredValue }).value, this.#exptime(route.key, expiresAt)),
-          );
-          const replies = await channel.send(batch);
-          group.forEach((route, index) => checkWrite(route, replies[index] as Reply));
-        }),
+        [...Router.byChannel(writes.map(({ route }) => route))].map(([, group]) =>
+          this.#writeCurrent(
+            group,
+            (route, flags) =>
+              this.#writeRequest(
+                route,
+                (latest.get(route.dataKey) as { value: StoredValue }).value,
+                this.#exptime(route.key, expiresAt),
+                flags,
+              ),
+            call,
+          ),
+        ),
       );
     });
   }
@@ -209,12 +221,13 @@ export class MemcachedBackend implements Backend {
         return lease.key === key ? this.#protocol.delete(route, lease, call) : 'lease-lost';
       }
       // Reading first tells a stored value from a lock's placeholder (which counts as missing).
-      const [current, deleted] = (await route.channel.send([requests.get(route.dataKey), requests.delete(route.dataKey)])) as [
-        Reply,
-        Reply,
-      ];
+      const [current, deleted, generation] = (await route.channel.send([
+        requests.get(route.dataKey),
+        requests.delete(route.dataKey),
+        this.#generations.read(route),
+      ])) as [Reply, Reply, Reply];
       if (deleted.status !== Status.ok && deleted.status !== Status.notFound) throw statusError('delete', route, deleted);
-      const existed = current.status === Status.ok && current.flags !== ItemFlags.placeholder;
+      const existed = readValue(route, current, this.#generations.observe(route, generation)) !== undefined;
       return deleted.status === Status.ok && existed ? 'deleted' : 'missing';
     });
   }
@@ -252,14 +265,19 @@ export class MemcachedBackend implements Backend {
       checkExpiresAt(options.expiresAt);
       for (let race = 0; race < MAX_CAS_RACES; race++) {
         call.check();
-        const [current] = (await route.channel.send([requests.get(route.dataKey)])) as [Reply];
-        const stored = readValue(route, current);
-        if (stored === undefined || !sameBytes(stored, expected)) return false;
+        const [current, generation] = (await route.channel.send([requests.get(route.dataKey), this.#generations.read(route)])) as [
+          Reply,
+          Reply,
+        ];
+        const flags = this.#generations.observe(route, generation);
+        const stored = readValue(route, current, flags);
+        // A value that reads as current was written under `flags`, so the counter exists.
+        if (stored === undefined || flags === undefined || !sameBytes(stored, expected)) return false;
         const exptime = this.#exptime(route.key, options.expiresAt);
         const write =
           exptime === ALREADY_EXPIRED
             ? requests.delete(route.dataKey, current.cas)
-            : requests.set(route.dataKey, value, ItemFlags.value, exptime, current.cas);
+            : requests.set(route.dataKey, value, flags, exptime, current.cas);
         call.check();
         const [reply] = (await route.channel.send([write])) as [Reply];
         if (reply.status === Status.ok) return true;
@@ -268,6 +286,21 @@ export class MemcachedBackend implements Backend {
       throw new BackendError(
         `memcached ${route.channel.name}: compareAndSet of "${route.dataKey}" kept losing races; gave up after ${MAX_CAS_RACES} tries.`,
       );
+    });
+  }
+
+  /**
+   * Removes every value of this key prefix on every server, and nothing else: it starts a new
+   * generation (an `incr` of each server's `<prefix>~gen` counter, one round trip to every
+   * server in parallel), after which every value written under an older one reads as missing.
+   * No `flush_all`: other prefixes, lock items, placeholders and fence counters stay, so leases
+   * keep their exclusion and a held lease still writes. The old values stay in memory until
+   * they expire or memcached evicts them. A write running while the clear runs may survive it;
+   * one that starts after the clear resolved is never hidden by it.
+   */
+  clear(): Promise<void> {
+    return this.#run('clear', async () => {
+      await Promise.all(this.#channels.map((channel) => this.#generations.advance(this.#router.serverRoute(channel))));
     });
   }
 
@@ -323,10 +356,54 @@ export class MemcachedBackend implements Backend {
     return exptimeFor(effective, now);
   }
 
-  #writeRequest(route: Route, value: Uint8Array, exptime: number): Request {
+  #writeRequest(route: Route, value: Uint8Array, exptime: number, flags: number): Request {
     // A value that is already expired must not be readable afterwards: remove the key.
-    return exptime === ALREADY_EXPIRED ? requests.delete(route.dataKey) : requests.set(route.dataKey, value, ItemFlags.value, exptime);
+    return exptime === ALREADY_EXPIRED ? requests.delete(route.dataKey) : requests.set(route.dataKey, value, flags, exptime);
   }
+
+  /**
+   * Sends the writes of `group` (routes of one server) under the generation last seen on that
+   * server with a read of its generation counter right behind them in the same batch. The
+   * server runs the batch in order and the counter only grows, so an unchanged counter means
+   * the writes landed before any later clear: one round trip. A moved counter (a clear by any
+   * process since this backend last looked) sends the writes again under the new generation.
+   */
+  async #writeCurrent(group: readonly Route[], write: (route: Route, flags: number) => Request, call: Call): Promise<void> {
+    const server = group[0] as Route;
+    // The first batch goes out before this returns to the caller (who may then reuse the value
+    // buffers) when the generation is known; otherwise, and for a second send after a clear, the
+    // requests are built from copies taken now.
+    let flags = this.#generations.seen(server);
+    let requests = flags === undefined ? undefined : group.map((route) => write(route, flags as number));
+    const copies = group.map((route) => snapshot(write(route, 0)));
+    flags ??= await this.#generations.flags(server);
+    for (let race = 0; race < MAX_CAS_RACES; race++) {
+      call.check();
+      const batch = requests ?? copies.map((request) => withFlags(request, flags as number));
+      requests = undefined;
+      const replies = await server.channel.send([...batch, this.#generations.read(server)]);
+      group.forEach((route, index) => checkWrite(route, replies[index] as Reply));
+      const now = this.#generations.observe(server, replies[group.length] as Reply) ?? (await this.#generations.flags(server));
+      if (now === flags) return;
+      flags = now;
+    }
+    throw new BackendError(
+      `memcached ${server.channel.name}: a write of "${server.dataKey}" kept meeting clears; gave up after ${MAX_CAS_RACES} tries.`,
+    );
+  }
+}
+
+/** `request` with its own copy of the value bytes. */
+function snapshot(request: Request): Request {
+  return request.value === undefined ? request : { ...request, value: request.value.slice() };
+}
+
+/** A set `request` carrying item flags `flags` (other requests unchanged). */
+function withFlags(request: Request, flags: number): Request {
+  if (request.extras === undefined || request.value === undefined) return request;
+  const extras = Buffer.from(request.extras);
+  extras.writeUInt32BE(flags, 0);
+  return { ...request, extras };
 }
 
 /** How often compareAndSet reads again after its CAS write was refused. */
@@ -340,10 +417,14 @@ function closedError(what: string): BackendClosedError {
   return new BackendClosedError(`${BACKEND_NAME} is closed: ${what} was not sent.`);
 }
 
-function readValue(route: Route, reply: Reply): StoredValue | undefined {
+/**
+ * The value of a data item's reply; missing when the item is missing, a lock's placeholder, or
+ * of another generation than `current` (the server's, `undefined` when its counter is missing).
+ */
+function readValue(route: Route, reply: Reply, current: number | undefined): StoredValue | undefined {
   if (reply.status === Status.notFound) return undefined;
   if (reply.status !== Status.ok) throw statusError('get', route, reply);
-  if (reply.flags === ItemFlags.placeholder) return undefined;
+  if (reply.flags !== current) return undefined;
   return new Uint8Array(reply.value);
 }
 

@@ -18,12 +18,14 @@ export const MANGLED_MARK = '#';
  * is stored as given does:
  * - `~h…` a key that could not be stored as given (hashed);
  * - `~l…` the lock item of a data key;
- * - `~fence` the fencing-token counter of one server.
+ * - `~fence` the fencing-token counter of one server;
+ * - `~gen` the value generation of one server (see `Generations`).
  */
 const INTERNAL_MARK = '~';
 const ESCAPED = '~h';
 const LOCK = '~l';
 const FENCE = '~fence';
+const GENERATION = '~gen';
 /** Room the longest internal namespace takes in front of a stored data key. */
 const NAMESPACE_BYTES = LOCK.length;
 
@@ -51,7 +53,8 @@ export function isValidPrefix(prefix: string): boolean {
  *    store uses, even none) prefixes a key that is plain, does not start with `~` and fits;
  *    any other key becomes `~h` + its hash. The mangler's output always passes unchanged.
  *
- * Lock items and fence counters live under `~l` and `~fence`, which no data key can take.
+ * Lock items, fence counters and generation counters live under `~l`, `~fence` and `~gen`,
+ * which no data key can take.
  */
 export class KeyScheme {
   readonly prefix: string;
@@ -84,6 +87,11 @@ export class KeyScheme {
   /** The stored key of the per-server fencing-token counter. */
   fenceKey(): string {
     return this.prefix + FENCE;
+  }
+
+  /** The stored key of the per-server value generation counter. */
+  generationKey(): string {
+    return this.prefix + GENERATION;
   }
 
   #storable(key: string): string {

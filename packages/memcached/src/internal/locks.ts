@@ -13,6 +13,7 @@ import {
 } from '@latchkey/core';
 import { BACKEND_NAME, statusError } from './errors.js';
 import { absoluteLeaseExptime, ALREADY_EXPIRED, leaseExptime } from './expiry.js';
+import type { Generations } from './generations.js';
 import { ItemFlags, requests, Status, statusText, type Reply } from './protocol.js';
 import type { Route, Router } from './router.js';
 import { localNow } from './server-clock.js';
@@ -51,10 +52,12 @@ export class MemcachedLocks implements LockProtocol {
   readonly #states = new WeakMap<Lease, LeaseState>();
   readonly #router: Router;
   readonly #calls: CallRunner;
+  readonly #generations: Generations;
 
-  constructor(router: Router, calls: CallRunner) {
+  constructor(router: Router, calls: CallRunner, generations: Generations) {
     this.#router = router;
     this.#calls = calls;
+    this.#generations = generations;
   }
 
   /** One try at the lease on backend key `key`: `{ lease }`, or `{}` when another owner holds it. */
@@ -179,8 +182,15 @@ export class MemcachedLocks implements LockProtocol {
       call.check();
       // Reading the CAS (by bumping it) before checking the lock is what makes the check
       // hold until the write: a later holder's acquire bumps the CAS again.
-      const [current, lock] = (await route.channel.send([requests.touchCas(route.dataKey), requests.get(route.lockKey)])) as [Reply, Reply];
+      const [current, lock, generation] = (await route.channel.send([
+        requests.touchCas(route.dataKey),
+        requests.get(route.lockKey),
+        this.#generations.read(route),
+      ])) as [Reply, Reply, Reply];
       if (!this.#owns(lease, lock)) return 'lease-lost';
+      // The CAS keeps the item unchanged from this read to the write, so the write counts as
+      // made at the read: under the generation read with it (a clear in between hides it).
+      const flags = this.#generations.observe(route, generation) ?? (await this.#generations.flags(route));
       const exists = current.status === Status.ok;
       if (!exists && current.status !== Status.notStored) throw statusError('reading the CAS', route, current);
       call.check();
@@ -190,8 +200,8 @@ export class MemcachedLocks implements LockProtocol {
         [write] = (await route.channel.send([requests.delete(route.dataKey, current.cas)])) as [Reply];
       } else {
         const request = exists
-          ? requests.set(route.dataKey, value, ItemFlags.value, exptime, current.cas)
-          : requests.add(route.dataKey, value, ItemFlags.value, exptime);
+          ? requests.set(route.dataKey, value, flags, exptime, current.cas)
+          : requests.add(route.dataKey, value, flags, exptime);
         [write] = (await route.channel.send([request])) as [Reply];
       }
       if (write.status === Status.ok) return 'written';
@@ -204,9 +214,18 @@ export class MemcachedLocks implements LockProtocol {
   async delete(route: Route, lease: Lease, call: Call): Promise<DeleteOutcome> {
     for (let race = 0; race < MAX_RACES; race++) {
       call.check();
-      const [current, lock] = (await route.channel.send([requests.get(route.dataKey), requests.get(route.lockKey)])) as [Reply, Reply];
+      const [current, lock, generation] = (await route.channel.send([
+        requests.get(route.dataKey),
+        requests.get(route.lockKey),
+        this.#generations.read(route),
+      ])) as [Reply, Reply, Reply];
       if (!this.#owns(lease, lock)) return 'lease-lost';
-      if (current.status === Status.notFound || (current.status === Status.ok && current.flags === ItemFlags.placeholder)) return 'missing';
+      // A placeholder or a value of an older generation (a clear hid it) counts as missing.
+      if (
+        current.status === Status.notFound ||
+        (current.status === Status.ok && current.flags !== this.#generations.observe(route, generation))
+      )
+        return 'missing';
       if (current.status !== Status.ok) throw statusError('reading the CAS', route, current);
       call.check();
       const [deleted] = (await route.channel.send([requests.delete(route.dataKey, current.cas)])) as [Reply];

@@ -11,12 +11,16 @@ export interface Route {
   readonly lockKey: string;
   /** The fence counter of the key's server. */
   readonly fenceKey: string;
+  /** The value generation counter of the key's server. */
+  readonly generationKey: string;
 }
 
 /**
  * Maps backend keys to servers: the stored data key picks the server on a ketama ring, and
  * the key's lock item and the server's fence counter go to the same server, so one server
- * restart loses a key's value, lock and fence together, never one without the others.
+ * restart loses a key's value, lock and fence together, never one without the others. The
+ * server's generation counter lives there too, so a value and the generation it is checked
+ * against are read and written on one connection, whose requests the server runs in order.
  */
 export class Router {
   readonly #channels: readonly ServerChannel[];
@@ -32,7 +36,23 @@ export class Router {
   route(key: string): Route {
     const dataKey = this.#keys.dataKey(key);
     const channel = this.#channels[this.#ring.nodeFor(dataKey)] as ServerChannel;
-    return { key, channel, dataKey, lockKey: this.#keys.lockKey(key), fenceKey: this.#keys.fenceKey() };
+    return {
+      key,
+      channel,
+      dataKey,
+      lockKey: this.#keys.lockKey(key),
+      fenceKey: this.#keys.fenceKey(),
+      generationKey: this.#keys.generationKey(),
+    };
+  }
+
+  /**
+   * A route to `channel`'s own counters (the generation counter stands as its data key), for
+   * calls that address every server rather than one key.
+   */
+  serverRoute(channel: ServerChannel): Route {
+    const generationKey = this.#keys.generationKey();
+    return { key: generationKey, channel, dataKey: generationKey, lockKey: generationKey, fenceKey: this.#keys.fenceKey(), generationKey };
   }
 
   /** Groups routes by server, keeping input order within each group. */

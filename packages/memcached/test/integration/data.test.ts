@@ -263,7 +263,9 @@ describe.each(targets('MemcachedBackend data'))('MemcachedBackend data on $name'
           expect(ours.slice(0, firstReply).every((event) => event.startsWith('write'))).toBe(true);
           expect(ours.slice(firstReply).some((event) => event.startsWith('write'))).toBe(false);
         }
-        expect(events.filter((event) => event.startsWith('write'))).toHaveLength(keys.length);
+        // getMany reads each server's generation counter in the same batch: one request more per server.
+        const extra = batch === 'getMany' ? client.servers.length : 0;
+        expect(events.filter((event) => event.startsWith('write'))).toHaveLength(keys.length + extra);
       }
       await backend.close();
       client.close();
