@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { ValidationError, type KeyValueStore } from '@latchkey/core';
+import { NotSupportedError, ValidationError, type KeyValueStore } from '@latchkey/core';
 
 /** What keyv's `setMany` hands a storage adapter: one entry per key, with its TTL in ms. */
 export interface KeyvLatchkeyEntry {
@@ -133,6 +133,10 @@ export class KeyvLatchkey extends EventEmitter {
    * Removes the values of this keyv namespace: every key starting `namespace:`, listed with the
    * store's `keys()` and deleted in batches. Without a namespace it clears the whole store
    * (`store.clear()`), which is the backend's namespace (prefix, collection or table).
+   *
+   * Over a backend that cannot list its keys but can clear (memcached), a namespace cannot be
+   * told apart, so the whole store is cleared — every keyv namespace on it. Give each keyv
+   * namespace a store of its own there (its own `keyPrefix`).
    * @throws {NotSupportedError} (from the store) when the backend can neither list nor clear.
    */
   clear(): Promise<void> {
@@ -142,8 +146,20 @@ export class KeyvLatchkey extends EventEmitter {
         await this.store.clear();
         return;
       }
+      const listed = this.store.keys()[Symbol.asyncIterator]();
+      let first: IteratorResult<string>;
+      try {
+        first = await listed.next();
+      } catch (error) {
+        if (!(error instanceof NotSupportedError)) throw error;
+        await this.store.clear();
+        return;
+      }
+      const keys = (async function* () {
+        for (let step = first; step.done !== true; step = await listed.next()) yield step.value;
+      })();
       let batch: string[] = [];
-      for await (const key of this.store.keys()) {
+      for await (const key of keys) {
         if (!key.startsWith(prefix)) continue;
         batch.push(key);
         if (batch.length >= PAGE) {

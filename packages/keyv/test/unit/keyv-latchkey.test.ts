@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import {
   KeyValueStore,
   NotConfiguredError,
+  NotSupportedError,
   ProxyBackend,
   sha1KeyMangler,
   ValidationError,
@@ -182,6 +183,31 @@ describe('clear and iterator', () => {
     await adapter.clear();
     expect(await store.has('other')).toBe(false);
     expect(await store.has('a')).toBe(false);
+  });
+
+  it('clear() with a namespace over a backend that can clear but not list clears the whole store', async () => {
+    // A MemoryBackend without keys(): the store's keys() then rejects NotSupportedError.
+    const memory = new MemoryBackend();
+    const unlisted = new Proxy(memory, {
+      get(target, property) {
+        if (property === 'keys') return undefined;
+        const value: unknown = Reflect.get(target, property, target);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const store = new KeyValueStore(`keyv-unlisted-${randomUUID()}`);
+    await store.configure(unlisted);
+    try {
+      await store.set('other', 1);
+      const pages = new Keyv({ store: new KeyvLatchkey(store), namespace: 'pages' });
+      await pages.set('p', 'P');
+      await expect(store.keys()[Symbol.asyncIterator]().next()).rejects.toThrow(NotSupportedError);
+      await pages.clear();
+      expect(await store.has('pages:p')).toBe(false);
+      expect(await store.has('other')).toBe(false);
+    } finally {
+      await store.close();
+    }
   });
 
   it('iterator(namespace) yields every entry of the namespace, across pages, and nothing else', async () => {
