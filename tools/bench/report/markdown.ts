@@ -469,7 +469,7 @@ export function renderSuiteBlock(input: DocumentInput): string {
     );
   const full = runSection(input);
   const from = full.indexOf('### Suites');
-  // The run section's closing note speaks of the suites of a full run: the server versions are in the notes here too.
+  // The run section's last paragraph speaks of the suites of a full run: the server versions are in the notes here too.
   if (from >= 0) lines.push(...full.slice(from).filter((line) => !line.startsWith('Server versions are in')));
   const sections = input.suites.map(suiteSection);
   lines.push(
