@@ -24,13 +24,12 @@ import {
 import type { ChainableCommander, Cluster, Redis } from 'ioredis';
 import { checkPipeline, sendClusterBatches } from './internal/batches.js';
 import { isCluster, resolveClient } from './internal/clients.js';
-import { COMPARE_AND_SET } from './internal/compare-and-set.js';
 import { ConnectionGate, type RedisClient } from './internal/connection-gate.js';
 import { toLatchkeyError } from './internal/errors.js';
 import { KeyLayout, lockKeyOf } from './internal/key-layout.js';
 import { RedisLocks } from './internal/locks.js';
 import { runLockScript } from './internal/replication.js';
-import { LOCKED_DELETE, LOCKED_SET, runScript } from './internal/scripts.js';
+import { COMPARE_AND_SET, LOCKED_DELETE, LOCKED_SET, runScript } from './internal/scripts.js';
 import { dataKeyPattern, isDataKey, SCAN_COUNT, scanNodes } from './internal/value-keys.js';
 import {
   DEFAULT_MAX_VALUE_BYTES,

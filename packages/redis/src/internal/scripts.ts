@@ -214,6 +214,27 @@ return 0`,
 );
 
 /**
+ * Compare-and-set of a value. KEYS: data. ARGV: expected bytes, new bytes, ttlMs (`''`: never
+ * expires, so a plain `SET` drops any earlier expiry; `'0'`: expired already, so the key is
+ * deleted). Lua compares the strings byte for byte; a missing or expired key reads as `false`,
+ * which equals no string. Returns 1 when written, 0 when the stored bytes were not `expected`.
+ */
+export const COMPARE_AND_SET = script(
+  1,
+  `if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+if ARGV[3] == '' then
+  redis.call('SET', KEYS[1], ARGV[2])
+elseif tonumber(ARGV[3]) > 0 then
+  redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+else
+  redis.call('DEL', KEYS[1])
+end
+return 1`,
+);
+
+/**
  * Lease-checked write. KEYS: data, lock. ARGV: token, value, ttlMs ('': never expires; '0':
  * expired already, so the key is deleted). Returns 1 when written, 0 when the token no longer
  * holds the lock (nothing written).
