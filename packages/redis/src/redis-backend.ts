@@ -31,6 +31,7 @@ import { RedisLocks } from './internal/locks.js';
 import { runLockScript } from './internal/replication.js';
 import { COMPARE_AND_SET, LOCKED_DELETE, LOCKED_SET, runScript } from './internal/scripts.js';
 import { dataKeyPattern, isDataKey, SCAN_COUNT, scanNodes } from './internal/value-keys.js';
+import { WriteCoalescer } from './internal/write-coalescer.js';
 import {
   DEFAULT_MAX_VALUE_BYTES,
   resolveRedisBackendOptions,
@@ -90,6 +91,7 @@ export class RedisBackend implements Backend {
   readonly #calls: CallRunner;
   readonly #locks: RedisLocks;
   readonly #replication: ResolvedLockReplication | undefined;
+  readonly #writes: WriteCoalescer;
   #closing: Promise<void> | undefined;
 
   /**
@@ -105,6 +107,7 @@ export class RedisBackend implements Backend {
     this.#client = client;
     this.#ownsClient = owned;
     this.#gate = new ConnectionGate(client, owned);
+    this.#writes = new WriteCoalescer(client);
     this.#calls = new CallRunner({ name: NAME, timeoutMs, connection: this.#gate, mapError: toLatchkeyError });
     this.#replication = lockReplication;
     this.#locks = new RedisLocks({ client, calls: this.#calls, layout: this.#layout, timeoutMs, replication: lockReplication });
@@ -124,7 +127,10 @@ export class RedisBackend implements Backend {
     return this.#guard('get', () => {
       checkStoredKey(key);
       const dataKey = this.#layout.dataKey(key);
-      return this.#calls.run('get', async () => (await this.#client.getBuffer(dataKey)) ?? undefined);
+      return this.#calls.run('get', async () => {
+        this.#writes.hold();
+        return (await this.#client.getBuffer(dataKey)) ?? undefined;
+      });
     });
   }
 
@@ -140,9 +146,13 @@ export class RedisBackend implements Backend {
       const dataKeys = keys.map((key) => this.#layout.dataKey(key));
       const client = this.#client;
       if (!isCluster(client))
-        return this.#calls.run('getMany', async () => (await client.mgetBuffer(...dataKeys)).map((value) => value ?? undefined));
+        return this.#calls.run('getMany', async () => {
+          this.#writes.hold();
+          return (await client.mgetBuffer(...dataKeys)).map((value) => value ?? undefined);
+        });
       const values = new Array<StoredValue | undefined>(keys.length).fill(undefined);
       return this.#calls.run('getMany', async () => {
+        this.#writes.hold();
         await sendClusterBatches(
           client,
           dataKeys,
@@ -173,6 +183,7 @@ export class RedisBackend implements Backend {
       if (lease === undefined) {
         const bytes = toBuffer(value, this.#mustCopy());
         return this.#calls.run('set', async (): Promise<WriteOutcome> => {
+          this.#writes.hold();
           await (ttl === '' ? client.set(dataKey, bytes) : ttl === EXPIRED ? client.del(dataKey) : client.set(dataKey, bytes, 'PX', ttl));
           return 'written';
         });
@@ -213,14 +224,16 @@ export class RedisBackend implements Backend {
       const client = this.#client;
       if (!isCluster(client)) {
         return this.#calls.run('setMany', async () => {
+          this.#writes.hold();
           const pipeline = client.pipeline();
           dataKeys.forEach((_, index) => write(pipeline, index));
           checkPipeline(await pipeline.exec());
         });
       }
-      return this.#calls.run('setMany', () =>
-        sendClusterBatches(client, dataKeys, (pipeline, group) => group.indexes.forEach((index) => write(pipeline, index)), noop),
-      );
+      return this.#calls.run('setMany', () => {
+        this.#writes.hold();
+        return sendClusterBatches(client, dataKeys, (pipeline, group) => group.indexes.forEach((index) => write(pipeline, index)), noop);
+      });
     });
   }
 
@@ -237,9 +250,10 @@ export class RedisBackend implements Backend {
       const dataKey = this.#layout.dataKey(key);
       const client = this.#client;
       if (lease === undefined) {
-        return this.#calls.run('delete', async (): Promise<DeleteOutcome> =>
-          Number(await client.del(dataKey)) > 0 ? 'deleted' : 'missing',
-        );
+        return this.#calls.run('delete', async (): Promise<DeleteOutcome> => {
+          this.#writes.hold();
+          return Number(await client.del(dataKey)) > 0 ? 'deleted' : 'missing';
+        });
       }
       if (lease.key !== key) return 'lease-lost';
       const args = [dataKey, lockKeyOf(dataKey), lease.token];
