@@ -5,7 +5,7 @@
  * @module
  */
 import type { KeyValueStore } from '@latchkey/core';
-import { errorMessage, type BenchCase, type Contender, type Target } from '../harness/index.js';
+import { errorMessage, ratioAtLeast, type BenchCase, type Contender, type Target, type Timing } from '../harness/index.js';
 import { withTimeout } from './adapters.js';
 import { keyRange, keyWindows, smallValue } from './values.js';
 
@@ -62,9 +62,29 @@ export interface KvCaseOptions {
   readonly concurrency: number;
   /** In flight for getMany. */
   readonly batchConcurrency: number;
+  /** The goals of each case. @default {@link dataGoals} of `baseline`, for all three */
   readonly targets?: { readonly get?: readonly Target[]; readonly set?: readonly Target[]; readonly getMany?: readonly Target[] };
   /** Keys per contender. @default 1000 */
   readonly keyCount?: number;
+  /** Overrides of the run's timing for these cases. */
+  readonly timing?: Partial<Timing>;
+}
+
+/** Operations in flight of every data case: one at a time, and many. */
+export const IN_FLIGHT = [1, 64] as const;
+/** latchkey's goal against the raw driver doing the same job by hand: at least this share of its rate. */
+export const RAW_GOAL = 0.95;
+/** latchkey's goal against keyv's adapter for the same server: at least its rate. */
+export const KEYV_GOAL = 1;
+/** The name of keyv's contender in every data case. */
+export const KEYV = 'keyv';
+
+/**
+ * The goals of every get / set / getMany case: latchkey ≥ {@link RAW_GOAL}× the raw driver
+ * (`raw`) and ≥ {@link KEYV_GOAL}× keyv (not measured where keyv cannot run).
+ */
+export function dataGoals(raw: string): Target[] {
+  return [ratioAtLeast('latchkey', raw, RAW_GOAL), ratioAtLeast('latchkey', KEYV, KEYV_GOAL)];
 }
 
 /** Keys read per getMany call. */
@@ -119,6 +139,8 @@ export function kvCases(options: KvCaseOptions): BenchCase[] {
   const key = (i: number): string => keys[i % count] as string;
   const values = keys.map((_, i) => smallValue(i + 1));
   const windows = keyWindows(keys, BATCH, Math.max(1, Math.floor(count / BATCH)));
+  const goals = dataGoals(options.baseline);
+  const timing = options.timing === undefined ? {} : { timing: options.timing };
   return [
     {
       name: 'get',
@@ -126,7 +148,8 @@ export function kvCases(options: KvCaseOptions): BenchCase[] {
       baseline: options.baseline,
       concurrency: options.concurrency,
       latency: true,
-      targets: options.targets?.get ?? [],
+      targets: options.targets?.get ?? goals,
+      ...timing,
       setup: async () => ({
         contenders: contenders(
           await fillAll(options.clients, keys),
@@ -141,7 +164,8 @@ export function kvCases(options: KvCaseOptions): BenchCase[] {
       baseline: options.baseline,
       concurrency: options.concurrency,
       latency: true,
-      targets: options.targets?.set ?? [],
+      targets: options.targets?.set ?? goals,
+      ...timing,
       setup: async () => ({
         contenders: contenders(
           await fillAll(options.clients, keys),
@@ -156,7 +180,8 @@ export function kvCases(options: KvCaseOptions): BenchCase[] {
       baseline: options.baseline,
       concurrency: options.batchConcurrency,
       latency: true,
-      targets: options.targets?.getMany ?? [],
+      targets: options.targets?.getMany ?? goals,
+      ...timing,
       setup: async () => ({
         contenders: contenders(
           await fillAll(options.clients, keys),
@@ -171,15 +196,25 @@ export function kvCases(options: KvCaseOptions): BenchCase[] {
 /**
  * The three cases at each of `levels` operations in flight (getMany too), pinned so that
  * `--concurrency` leaves them alone: `get, 1 in flight`, `get, 64 in flight`, `set, 1 in flight`, ….
+ *
+ * @param timing - Overrides of the run's timing at a level (e.g. longer rounds where a slow
+ *   server's drain of 64 operations would fill most of a default round).
  */
-export function kvCasesInFlight(options: Omit<KvCaseOptions, 'concurrency' | 'batchConcurrency'>, levels: readonly number[]): BenchCase[] {
-  const byLevel = levels.map((level) =>
-    kvCases({ ...options, concurrency: level, batchConcurrency: level }).map((bench): BenchCase => ({
-      ...bench,
-      name: inFlightCaseName(bench.name, level),
-      fixedConcurrency: true,
-    })),
-  );
+export function kvCasesInFlight(
+  options: Omit<KvCaseOptions, 'concurrency' | 'batchConcurrency'>,
+  levels: readonly number[] = IN_FLIGHT,
+  timing?: (level: number) => Partial<Timing> | undefined,
+): BenchCase[] {
+  const byLevel = levels.map((level) => {
+    const atLevel = timing?.(level) ?? options.timing;
+    return kvCases({ ...options, concurrency: level, batchConcurrency: level, ...(atLevel === undefined ? {} : { timing: atLevel }) }).map(
+      (bench): BenchCase => ({
+        ...bench,
+        name: inFlightCaseName(bench.name, level),
+        fixedConcurrency: true,
+      }),
+    );
+  });
   const operations = byLevel[0]?.length ?? 0;
   return Array.from({ length: operations }, (_, op) => byLevel.map((cases) => cases[op] as BenchCase)).flat();
 }
@@ -187,12 +222,4 @@ export function kvCasesInFlight(options: Omit<KvCaseOptions, 'concurrency' | 'ba
 /** The name of an operation's case at `level` in flight (`get, 64 in flight`). */
 export function inFlightCaseName(operation: string, level: number): string {
   return `${operation}, ${level} in flight`;
-}
-
-/**
- * {@link kvCases} at `options`' concurrency, then the same three cases one call at a time
- * (`get, 1 in flight`, …: single-call latency, p50/p99, where per-call client cost shows).
- */
-export function kvCasesWithSingleCall(options: KvCaseOptions): BenchCase[] {
-  return [...kvCases(options), ...kvCasesInFlight(options, [1])];
 }

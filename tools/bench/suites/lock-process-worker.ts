@@ -8,7 +8,9 @@
  *
  * Started by the parent with `fork`, its configuration as JSON in `argv[2]`.
  * `LATCHKEY_BENCH_REDIS_MODULE` (a path to an `index.js`) runs another build of
- * `@latchkey/redis` as the latchkey contender, for before/after comparisons.
+ * `@latchkey/redis` as the latchkey contender, for before/after comparisons;
+ * `LATCHKEY_BENCH_REDIS_COMPARE_MODULE` adds one more build as the contender
+ * {@link LATCHKEY_COMPARED}, so a before/after comparison runs in one run, rounds paired.
  *
  * @module
  */
@@ -17,6 +19,7 @@ import { Redis } from 'ioredis';
 import { errorMessage } from '../harness/index.js';
 import { loadBackendClass, storeOver } from './adapters.js';
 import type { Incrementer } from './lock-increment.js';
+import { COMPARE_MODULE, LATCHKEY_COMPARED } from './lock-processes.js';
 import { latchkeyIncrementer, peerIncrementers } from './redis-incrementers.js';
 
 /** What the parent passes a worker. */
@@ -70,13 +73,23 @@ async function setUp(config: WorkerConfig): Promise<{ incrementers: Map<string, 
   let store: KeyValueStore | string;
   if ('missing' in loaded) store = loaded.missing;
   else store = await storeOver('redis-processes', new loaded.backend({ url: config.url, keyPrefix: config.keyPrefix }));
+  const stores = [store];
   const incrementers = new Map<string, Incrementer>();
   for (const incrementer of [latchkeyIncrementer(store), ...peerIncrementers(connect, config.scope)])
     incrementers.set(incrementer.name, incrementer);
+  if (COMPARE_MODULE !== undefined) {
+    const compared = await loadBackendClass<{ url: string; keyPrefix: string }>(COMPARE_MODULE, 'RedisBackend');
+    // Its own keys: the builds' lock queues must not meet.
+    const keyPrefix = `${config.keyPrefix}compared:`;
+    const other =
+      'missing' in compared ? compared.missing : await storeOver('redis-processes', new compared.backend({ url: config.url, keyPrefix }));
+    stores.push(other);
+    incrementers.set(LATCHKEY_COMPARED, { ...latchkeyIncrementer(other), name: LATCHKEY_COMPARED });
+  }
   return {
     incrementers,
     close: async () => {
-      if (typeof store !== 'string') await store.close();
+      await Promise.all(stores.map((open) => (typeof open === 'string' ? undefined : open.close())));
       await Promise.all(clients.map((client) => client.quit().catch(() => client.disconnect())));
     },
   };

@@ -31,6 +31,16 @@ import {
 import type { WorkerConfig, WorkerHello, WorkerReply, WorkerRequest } from './lock-process-worker.js';
 import { LATCHKEY, REDLOCK, SEMAPHORE } from './redis-incrementers.js';
 
+/** The name of the extra latchkey contender that `LATCHKEY_BENCH_REDIS_COMPARE_MODULE` adds. */
+export const LATCHKEY_COMPARED = 'latchkey (compared build)';
+
+/**
+ * A path to another build's `index.js` of `@latchkey/redis`, run as the extra contender
+ * {@link LATCHKEY_COMPARED} next to the latchkey one, so a before/after comparison pairs
+ * its rounds within one run.
+ */
+export const COMPARE_MODULE = process.env['LATCHKEY_BENCH_REDIS_COMPARE_MODULE'];
+
 /** Waiters in each worker process. */
 export const WAITERS_PER_PROCESS = 8;
 /** Worker process counts, one case each. */
@@ -41,7 +51,7 @@ const COUNTING_INCREMENTS = 512;
 const START_LIMIT_MS = 120_000;
 
 const WORKER_PATH = fileURLToPath(new URL('./lock-process-worker.ts', import.meta.url));
-const CONTENDERS = [LATCHKEY, REDLOCK, SEMAPHORE] as const;
+const CONTENDERS: readonly string[] = [LATCHKEY, ...(COMPARE_MODULE === undefined ? [] : [LATCHKEY_COMPARED]), REDLOCK, SEMAPHORE];
 
 /** The extra columns of a cross-process case. */
 export const PROCESS_METRICS: readonly MetricSpec[] = [
@@ -50,6 +60,7 @@ export const PROCESS_METRICS: readonly MetricSpec[] = [
   { key: 'acquireFailures', label: 'failed acquisitions', aggregate: 'sum' },
   { key: 'handoffP50', label: 'handoff p50 ms', aggregate: 'median', digits: 3 },
   { key: 'crossHandoffP50', label: 'handoff to another process p50 ms', aggregate: 'median', digits: 3 },
+  { key: 'crossShare', label: 'hand-overs to another process', aggregate: 'median', digits: 2 },
   { key: 'commandsPerOp', label: 'cmds sent / increment', aggregate: 'median', digits: 2 },
   { key: 'scriptInternalPerOp', label: 'script-internal cmds / increment', aggregate: 'median', digits: 2 },
 ];
@@ -193,6 +204,8 @@ function contender(name: string, workers: readonly WorkerProcess[], admin: Redis
         acquireFailures,
         handoffP50: gaps.all.length === 0 ? Number.NaN : median(gaps.all),
         crossHandoffP50: gaps.cross.length === 0 ? Number.NaN : median(gaps.cross),
+        // Of all hand-overs; a lock that picks its next holder at random across N processes gives (N − 1) / N.
+        crossShare: gaps.all.length === 0 ? Number.NaN : gaps.cross.length / gaps.all.length,
       };
     },
     probeMetrics: async () => {

@@ -5,23 +5,13 @@
  * @module
  */
 import { randomUUID } from 'node:crypto';
-import { deserialize, serialize } from 'node:v8';
 import type { KeyValueStore } from '@latchkey/core';
 import KeyvRedis from '@keyv/redis';
 import { Redis } from 'ioredis';
 import Keyv from 'keyv';
-import {
-  errorMessage,
-  metricAtLeast,
-  metricAtMost,
-  ratioAtLeast,
-  withTimeout,
-  type BenchCase,
-  type RoundMetrics,
-  type Suite,
-} from '../harness/index.js';
+import { errorMessage, metricAtLeast, metricAtMost, withTimeout, type BenchCase, type RoundMetrics, type Suite } from '../harness/index.js';
 import { closeAll, loadBackendClass, storeOver, type Closer } from './adapters.js';
-import { kvCasesWithSingleCall, latchkeyKvClient, type KvClient } from './kv-cases.js';
+import { IN_FLIGHT, kvCasesInFlight, latchkeyKvClient, RAW_GOAL, type KvClient } from './kv-cases.js';
 import { COMMAND_METRICS, COUNTING_INCREMENTS, INCREMENT_METRICS, incrementContender, type CommandCounter } from './lock-increment.js';
 import { latchkeyIncrementer, peerIncrementers } from './redis-incrementers.js';
 import { crossProcessLockCases } from './lock-processes.js';
@@ -46,31 +36,30 @@ function missingValue(key: string): Error {
   return new Error(`${key} is missing`);
 }
 
+function decode(key: string, text: string | null): unknown {
+  if (text === null) throw missingValue(key);
+  return JSON.parse(text) as unknown;
+}
+
+/** What one would write by hand over ioredis: plain GET / SET / MGET of `JSON.stringify` strings. */
 function rawClient(redis: Redis, name: string, how: string): KvClient {
   return {
     name,
     does: {
-      get: `\`redis.getBuffer(key)\` + \`v8.deserialize\` (${how})`,
-      set: '`redis.set(key, v8.serialize(value))`',
-      getMany: '`redis.mgetBuffer(...keys)` + `v8.deserialize` each',
+      get: `\`redis.get(key)\` + \`JSON.parse\` (${how})`,
+      set: '`redis.set(key, JSON.stringify(value))`',
+      getMany: '`redis.mget(...keys)` + `JSON.parse` each',
     },
     fill: async (entries) => {
       const pipeline = redis.pipeline();
-      for (const [key, value] of entries) pipeline.set(RAW_PREFIX + key, serialize(value));
+      for (const [key, value] of entries) pipeline.set(RAW_PREFIX + key, JSON.stringify(value));
       await pipeline.exec();
     },
-    get: async (key) => {
-      const bytes = await redis.getBuffer(RAW_PREFIX + key);
-      if (bytes === null) throw missingValue(key);
-      return deserialize(bytes) as unknown;
-    },
-    set: (key, value) => redis.set(RAW_PREFIX + key, serialize(value)),
+    get: async (key) => decode(key, await redis.get(RAW_PREFIX + key)),
+    set: (key, value) => redis.set(RAW_PREFIX + key, JSON.stringify(value)),
     getMany: async (keys) => {
-      const found = await redis.mgetBuffer(...keys.map((key) => RAW_PREFIX + key));
-      return found.map((bytes, i) => {
-        if (bytes === null) throw missingValue(keys[i] as string);
-        return deserialize(bytes) as unknown;
-      });
+      const found = await redis.mget(...keys.map((key) => RAW_PREFIX + key));
+      return found.map((text, i) => decode(keys[i] as string, text));
     },
   };
 }
@@ -172,8 +161,9 @@ export const redisSuite: Suite = {
   name: 'redis',
   title: 'KeyValueStore over RedisBackend vs raw ioredis vs keyv; locks vs redlock and redis-semaphore',
   description:
-    'The same server, loopback, the same number of operations in flight for every contender. Raw ioredis encodes with `v8.serialize` like the store does, so the difference is what the store adds ' +
-    '(key mangling, envelope, deadlines, typed errors). Targets: ≥ 0.9× raw ioredis on get/set/getMany; ≤ 6 commands per locked increment; 0 lost updates.',
+    `The same server, loopback, the same keys and the same number of operations in flight (${IN_FLIGHT.join(', then ')}) for every contender. ` +
+    'Raw ioredis does the job by hand: plain GET / SET / MGET of `JSON.stringify` strings, `JSON.parse` on read; the raw ioredis row with auto-pipelining is shown for information, not as a goal. ' +
+    `Targets: ≥ ${RAW_GOAL.toFixed(2)}× raw ioredis and ≥ 1.00× keyv on get/set/getMany at both levels; ≤ 6 commands per locked increment; 0 lost updates.`,
   prepare: async (options) => {
     const loaded = await loadBackendClass<RedisBackendOptions>('@latchkey/redis', 'RedisBackend');
     if ('missing' in loaded && !options.withoutAdapter) return { skip: loaded.missing };
@@ -215,7 +205,6 @@ export const redisSuite: Suite = {
       if (typeof sharedStore !== 'string') closers.push(['the latchkey store', () => sharedStore.close()]);
 
       const connections: Connections = { admin, connect };
-      const atLeast90 = [ratioAtLeast('latchkey', RAW, 0.9)];
       return {
         notes: [
           `server: ${server.origin}, Redis ${await serverVersion(admin)}`,
@@ -223,7 +212,7 @@ export const redisSuite: Suite = {
           "every contender has its own connection(s); keyv's Redis adapter runs on node-redis, not ioredis",
         ],
         cases: [
-          ...kvCasesWithSingleCall({
+          ...kvCasesInFlight({
             baseline: RAW,
             clients: [
               latchkeyKvClient(sharedStore, '`RedisBackend`'),
@@ -235,9 +224,6 @@ export const redisSuite: Suite = {
               ),
               keyvClient(keyv, '@keyv/redis on node-redis'),
             ],
-            concurrency: 32,
-            batchConcurrency: 8,
-            targets: { get: atLeast90, set: atLeast90, getMany: atLeast90 },
           }),
           lockCase(connections, makeLatchkeyStore),
           ...crossProcessLockCases(server.url, admin),
