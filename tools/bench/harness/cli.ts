@@ -1,10 +1,15 @@
 /**
  * The command line of the benchmark runner:
- * `tsx tools/bench/run.ts [suite...] [--only PATTERN] [--quick] [--concurrency N] [--rounds N] [--round-ms N] [--without-adapter] [--list]`.
+ * `tsx tools/bench/run.ts [suite...] [--only PATTERN] [--quick] [--concurrency N] [--rounds N] [--round-ms N] [--out DIR] [--without-adapter] [--list]`.
  *
  * @module
  */
+import { resolve } from 'node:path';
+import { RESULTS_DIR } from './report.js';
 import type { RunOptions, Timing } from './types.js';
+
+/** The environment variable naming the results folder when `--out` is not given. */
+export const RESULTS_DIR_ENV = 'LATCHKEY_BENCH_RESULTS';
 
 /** Default timing of a full run. */
 export const FULL_TIMING: Timing = { rounds: 5, roundMs: 400, warmupMs: 200 };
@@ -16,6 +21,8 @@ export interface ParsedArgs {
   readonly suites: readonly string[];
   readonly options: RunOptions;
   readonly timing: Timing;
+  /** Where `<suite>.md` and `<suite>.json` go: `--out`, else `$LATCHKEY_BENCH_RESULTS`, else `.bench-results`. */
+  readonly resultsDir: string;
   readonly list: boolean;
   readonly help: boolean;
 }
@@ -38,6 +45,7 @@ export function usage(suiteNames: readonly string[]): string {
     '  --concurrency N      operations in flight for cases that do not pin their own',
     '  --rounds N           measured rounds per contender (cases with their own count keep it)',
     '  --round-ms N         length of a measured round (cases with their own length keep it)',
+    `  --out DIR            write <suite>.md and <suite>.json to DIR (default: $${RESULTS_DIR_ENV}, else .bench-results at the repository root)`,
     '  --without-adapter    run adapter suites even when the adapter does not export its backend yet',
     '  --list               list the suites and exit',
     '  --help               this text',
@@ -56,7 +64,11 @@ function positiveInteger(flag: string, text: string | undefined): number {
  *
  * @throws {UsageError} for unknown flags, bad numbers or unknown suites.
  */
-export function parseArgs(argv: readonly string[], suiteNames: readonly string[]): ParsedArgs {
+export function parseArgs(
+  argv: readonly string[],
+  suiteNames: readonly string[],
+  env: Readonly<Record<string, string | undefined>> = process.env,
+): ParsedArgs {
   const suites: string[] = [];
   let quick = false;
   let withoutAdapter = false;
@@ -66,6 +78,7 @@ export function parseArgs(argv: readonly string[], suiteNames: readonly string[]
   let rounds: number | undefined;
   let roundMs: number | undefined;
   let only: RegExp | undefined;
+  let out: string | undefined;
   const args = [...argv];
   while (args.length > 0) {
     const arg = args.shift() as string;
@@ -102,6 +115,11 @@ export function parseArgs(argv: readonly string[], suiteNames: readonly string[]
         }
         break;
       }
+      case '--out': {
+        out = value();
+        if (out === undefined || out === '') throw new UsageError('--out needs a folder');
+        break;
+      }
       case '--round-ms':
         roundMs = positiveInteger(flag, value());
         break;
@@ -112,10 +130,14 @@ export function parseArgs(argv: readonly string[], suiteNames: readonly string[]
     }
   }
   const base = quick ? QUICK_TIMING : FULL_TIMING;
+  const fromEnv = env[RESULTS_DIR_ENV];
+  // Relative folders are taken from the current directory, as a shell user expects.
+  const resultsDir = out !== undefined ? resolve(out) : fromEnv !== undefined && fromEnv !== '' ? resolve(fromEnv) : RESULTS_DIR;
   return {
     suites: suites.length === 0 ? suiteNames : suites,
     options: { quick, concurrency, withoutAdapter, ...(only === undefined ? {} : { only }) },
     timing: { rounds: rounds ?? base.rounds, roundMs: roundMs ?? base.roundMs, warmupMs: base.warmupMs },
+    resultsDir,
     list,
     help,
   };

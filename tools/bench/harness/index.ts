@@ -5,7 +5,7 @@
  *
  * @module
  */
-export { FULL_TIMING, QUICK_TIMING, parseArgs, usage, UsageError, type ParsedArgs } from './cli.js';
+export { FULL_TIMING, QUICK_TIMING, RESULTS_DIR_ENV, parseArgs, usage, UsageError, type ParsedArgs } from './cli.js';
 export { errorMessage, withTimeout } from './errors.js';
 export { main, runSuite, type ExitCode } from './main.js';
 export { Progress, type ProgressSink } from './progress.js';

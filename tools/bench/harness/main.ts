@@ -1,7 +1,7 @@
 /**
  * The runner: parses the command line, runs the chosen suites one after another, prints each
  * suite's markdown on stdout as soon as it is done and writes it (and its JSON) to
- * `.bench-results/`.
+ * `.bench-results/` (or the folder of `--out` / `LATCHKEY_BENCH_RESULTS`).
  *
  * @module
  */
@@ -113,7 +113,7 @@ export async function main(suites: readonly Suite[], argv: readonly string[]): P
     if (result.error !== undefined || result.cases.some((c) => c.error !== undefined)) code = 1;
     process.stdout.write(`${suiteMarkdown(result)}\n`);
     try {
-      const path = writeSuiteResult(result);
+      const path = writeSuiteResult(result, parsed.resultsDir);
       progress.note(`${suite.name}: results in ${path} (and .json)`);
     } catch (error) {
       progress.note(`${suite.name}: could not write results: ${errorMessage(error)}`);

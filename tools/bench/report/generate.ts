@@ -2,10 +2,12 @@
  * Turns the results of `npm run bench` into `docs/PERFORMANCE.md` and
  * `docs/performance-chart.svg`:
  *
- *   npx tsx tools/bench/report/generate.ts [--from <results dir>] [--out <docs dir>] [--suites a,b]
+ *   npx tsx tools/bench/report/generate.ts [--from <results dir>]... [--out <docs dir>] [--suites a,b]
  *
  * `--from` defaults to `.bench-results` and `--out` to `docs`, both at the repository root;
- * relative paths given on the command line are taken from the current directory. `--suites a,b`
+ * relative paths given on the command line are taken from the current directory. `--from` given
+ * once per full run (two for the two-run rule: a goal is met only when it holds in both) puts
+ * every run's measurement in the goals table; the suite sections and the chart show the first. `--suites a,b`
  * renders only those suites, as a block spliced into the existing document before its caveats
  * (replacing an earlier block of the same suites), for suites run apart from the others; the
  * chart and the rest of the document stay as they are.
@@ -18,8 +20,8 @@ import { format, resolveConfig } from 'prettier';
 import { REPO_ROOT, RESULTS_DIR, type SuiteResult, type Timing } from '../harness/index.js';
 import { chartData } from './chart-data.js';
 import { renderChart } from './chart.js';
-import { KNOWN_SUITES, loadResults } from './load.js';
-import { renderDocument, renderSuiteBlock, suiteBlockMarkers } from './markdown.js';
+import { KNOWN_SUITES, loadResults, type LoadedSuite } from './load.js';
+import { renderDocument, renderSuiteBlock, suiteBlockMarkers, type RunInput } from './markdown.js';
 import { dateText, rangeText, runInfo } from './run-info.js';
 import { packageVersions } from './versions.js';
 
@@ -27,15 +29,20 @@ const DOCUMENT = 'PERFORMANCE.md';
 const CHART = 'performance-chart.svg';
 
 const USAGE = [
-  'usage: npx tsx tools/bench/report/generate.ts [--from <results dir>] [--out <docs dir>] [--suites a,b]',
+  'usage: npx tsx tools/bench/report/generate.ts [--from <results dir>]... [--out <docs dir>] [--suites a,b]',
   '',
-  `  --from DIR   where npm run bench wrote <suite>.json (default: ${relative(process.cwd(), RESULTS_DIR) || '.'})`,
+  `  --from DIR   where npm run bench wrote <suite>.json (default: ${relative(process.cwd(), RESULTS_DIR) || '.'}); once per full run:`,
+  '               a goal counts as met only when it holds in every run given and at least two were given (with one run a',
+  '               goal that held says "not settled"); the suite sections and the chart show the first folder',
+  '               two runs: npm run bench -- --out .bench-results/run-1; npm run bench -- --out .bench-results/run-2;',
+  '                         npx tsx tools/bench/report/generate.ts --from .bench-results/run-1 --from .bench-results/run-2',
   `  --out DIR    where ${DOCUMENT} and ${CHART} go (default: ${relative(process.cwd(), join(REPO_ROOT, 'docs')) || '.'})`,
   '  --suites A,B only these suites (run apart from the others): their block in the existing document is replaced, the rest kept',
 ].join('\n');
 
 interface Arguments {
-  readonly from: string;
+  /** The results folders, one per full run; the first is the one the sections and the chart show. */
+  readonly from: readonly string[];
   readonly out: string;
   /** Only these suites, spliced into the existing document. */
   readonly suites: readonly string[] | undefined;
@@ -47,7 +54,7 @@ class UsageError extends Error {
 }
 
 function parse(argv: readonly string[]): Arguments | 'help' {
-  let from = RESULTS_DIR;
+  const from: string[] = [];
   let out = join(REPO_ROOT, 'docs');
   let suites: string[] | undefined;
   const args = [...argv];
@@ -63,10 +70,10 @@ function parse(argv: readonly string[]): Arguments | 'help' {
       suites = value.split(',').filter((name) => name.length > 0);
       const unknown = suites.filter((name) => !KNOWN_SUITES.includes(name));
       if (unknown.length > 0) throw new UsageError(`unknown suite ${unknown.join(', ')} (known: ${KNOWN_SUITES.join(', ')})`);
-    } else if (flag === '--from') from = resolve(value);
+    } else if (flag === '--from') from.push(resolve(value));
     else out = resolve(value);
   }
-  return { from, out, suites };
+  return { from: from.length === 0 ? [RESULTS_DIR] : from, out, suites };
 }
 
 /** A path as a reader at the repository root would type it. */
@@ -114,20 +121,22 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  if (!statSync(args.from, { throwIfNoEntry: false })?.isDirectory()) {
-    process.stderr.write(`no results folder at ${args.from}: run \`npm run bench\` first (or pass --from <dir>)\n`);
+  const absent = args.from.filter((dir) => !statSync(dir, { throwIfNoEntry: false })?.isDirectory());
+  if (absent.length > 0) {
+    process.stderr.write(`no results folder at ${absent.join(', ')}: run \`npm run bench\` first (or pass --from <dir>)\n`);
     return 1;
   }
   if (args.suites !== undefined) return spliceSuites(args, args.suites);
-  const loaded = loadResults(args.from);
-  const results = loaded.flatMap((s) => (s.kind === 'ok' ? [s.result] : []));
-  const resultsDir = shown(args.from);
+  const [first, ...others] = args.from.map((dir) => runInput(dir));
+  if (first === undefined) throw new Error('parse() always gives at least one results folder');
+  const loaded = first.suites;
+  const results = okResults(loaded);
+  const resultsDir = first.resultsDir;
   const document = renderDocument({
-    suites: loaded,
-    run: runInfo(results),
+    ...first,
     versions: packageVersions(REPO_ROOT, results),
-    resultsDir,
     chartFile: CHART,
+    otherRuns: others,
   });
   const data = chartData(results);
   const chart = renderChart(data, {
@@ -147,6 +156,7 @@ async function main(argv: readonly string[]): Promise<number> {
   writeFileSync(documentPath, await format(kept, { ...config, filepath: documentPath }));
   writeFileSync(join(args.out, CHART), chart);
 
+  if (others.length > 0) process.stderr.write(`run 1: ${resultsDir}\n`);
   for (const suite of loaded) {
     const status =
       suite.kind !== 'ok'
@@ -156,11 +166,24 @@ async function main(argv: readonly string[]): Promise<number> {
           : `${suite.result.cases.length} cases`;
     process.stderr.write(`${suite.name.padEnd(10)} ${status}\n`);
   }
+  others.forEach((run, i) =>
+    process.stderr.write(`run ${i + 2}: ${run.resultsDir}, ${run.suites.filter((l) => l.kind === 'ok').length} suites with results\n`),
+  );
   process.stderr.write(
     `wrote ${shown(join(args.out, DOCUMENT))} and ${shown(join(args.out, CHART))} ` +
       `(chart: ${data.groups.length} operation groups, ${data.lockRows.length} lock rows)\n`,
   );
   return 0;
+}
+
+function okResults(loaded: readonly LoadedSuite[]): SuiteResult[] {
+  return loaded.flatMap((s) => (s.kind === 'ok' ? [s.result] : []));
+}
+
+/** One run's results folder, loaded (`names`: only these suites). */
+function runInput(dir: string, names?: readonly string[]): RunInput {
+  const suites = loadResults(dir).filter((s) => names === undefined || names.includes(s.name));
+  return { suites, run: runInfo(okResults(suites)), resultsDir: shown(dir) };
 }
 
 const HAND_RUN = /<!-- begin hand-run: [^>]*-->[\s\S]*?<!-- end hand-run: [^>]*-->\n/g;
@@ -194,14 +217,14 @@ async function spliceSuites(args: Arguments, names: readonly string[]): Promise<
     process.stderr.write(`--suites needs the existing ${shown(documentPath)} to splice into: ${String(error)}\n`);
     return 1;
   }
-  const loaded = loadResults(args.from).filter((s) => names.includes(s.name));
-  const results = loaded.flatMap((s) => (s.kind === 'ok' ? [s.result] : []));
+  const [first, ...others] = args.from.map((dir) => runInput(dir, names));
+  if (first === undefined) throw new Error('parse() always gives at least one results folder');
+  const loaded = first.suites;
   const block = renderSuiteBlock({
-    suites: loaded,
-    run: runInfo(results),
-    versions: packageVersions(REPO_ROOT, results).filter((v) => v.recorded.length > 0),
-    resultsDir: shown(args.from),
+    ...first,
+    versions: packageVersions(REPO_ROOT, okResults(loaded)).filter((v) => v.recorded.length > 0),
     chartFile: CHART,
+    otherRuns: others,
   });
   const { begin, end } = suiteBlockMarkers(loaded.map((s) => s.name));
   const start = existing.indexOf(begin);

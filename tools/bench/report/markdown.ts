@@ -19,20 +19,41 @@ import {
   type CheckedTarget,
   type Verdict,
 } from './targets.js';
+import { mergeRuns, RUNS_NEEDED, type Settled } from './runs.js';
 import type { PackageVersion } from './versions.js';
 
-/** The commands a reader runs to reproduce the document. */
-export const REGENERATE_COMMANDS = ['npm run bench', 'npx tsx tools/bench/report/generate.ts'] as const;
+/** The generator's command. */
+const GENERATE = 'npx tsx tools/bench/report/generate.ts';
+/** The results folders of the two full runs the regeneration commands use (inside the git-ignored `.bench-results`). */
+export const TWO_RUN_FOLDERS = ['.bench-results/run-1', '.bench-results/run-2'] as const;
+/** The commands a reader runs to reproduce the document: two full runs into two folders, then the generator over both. */
+export const REGENERATE_COMMANDS = {
+  runs: TWO_RUN_FOLDERS.map((dir) => `npm run bench -- --out ${dir}`),
+  generate: `${GENERATE} ${TWO_RUN_FOLDERS.map((dir) => `--from ${dir}`).join(' ')}`,
+  /** The generator over the default folder (one run). */
+  generateOne: GENERATE,
+} as const;
 
-/** What the document is built from. */
-export interface DocumentInput {
+/** One run's results. */
+export interface RunInput {
   readonly suites: readonly LoadedSuite[];
   readonly run: RunInfo;
-  readonly versions: readonly PackageVersion[];
-  /** The results folder as the reader should type it (`.bench-results`). */
+  /** The results folder as the reader should type it (`.bench-results/run-1`). */
   readonly resultsDir: string;
+}
+
+/** What the document is built from: the run the suite sections and the chart show, and any further runs for the goals. */
+export interface DocumentInput extends RunInput {
+  readonly versions: readonly PackageVersion[];
   /** The chart's file name, relative to the document. */
   readonly chartFile: string;
+  /** The other full runs (`--from` given more than once): their goals and load appear beside the first run's. */
+  readonly otherRuns?: readonly RunInput[];
+}
+
+/** Every run of the input, the first (the one shown in the sections) first. */
+function allRuns(input: DocumentInput): readonly RunInput[] {
+  return [input, ...(input.otherRuns ?? [])];
 }
 
 /** Clearer column names for the command counts than the harness's short ones. */
@@ -88,7 +109,9 @@ function runSection(input: DocumentInput): string[] {
   const { run } = input;
   const lines: string[] = ['## The run', ''];
   const rows: string[][] = [];
-  rows.push(['date', run.started === undefined ? 'no suite ran' : dateText(run.started)]);
+  // With several runs the rows below describe run 1, the one the sections show; the runs table has them all.
+  const of1 = allRuns(input).length > 1 ? ' (run 1)' : '';
+  rows.push([`date${of1}`, run.started === undefined ? 'no suite ran' : dateText(run.started)]);
   rows.push(['machine', run.machines.length === 0 ? 'not recorded' : run.machines.join('; ')]);
   rows.push(['Node.js', run.node.length === 0 ? 'not recorded' : run.node.join(', ')]);
   const timing = run.timings.map(timingText).join('; ');
@@ -98,17 +121,24 @@ function runSection(input: DocumentInput): string[] {
     `${timing.length === 0 ? 'not recorded' : `every contender: ${timing}`}${caseTimings.length === 0 ? '' : `; except ${caseTimings}`}. ` +
       'Rounds are interleaved: round r runs every contender of a case once, in an order rotated by r.',
   ]);
+  const runs = allRuns(input);
   rows.push([
     'runs',
-    'one `npm run bench`; each rate is the median of its rounds, each ratio the median of the per-round ratios to the baseline (rounds paired)',
+    `${
+      runs.length === 1
+        ? `one \`npm run bench\` (from \`${input.resultsDir}\`), so no goal counts as met yet: a goal is met only when it holds in ${RUNS_NEEDED} full runs`
+        : `${runs.length} full runs of \`npm run bench\` (${runs.map((r, i) => `run ${i + 1}: \`${r.resultsDir}\``).join(', ')}); ` +
+          'the goals table shows each run, the suite sections and the chart show run 1'
+    }; each rate is the median of its rounds, each ratio the median of the per-round ratios to the baseline (rounds paired)`,
   ]);
   const load: string[] = [];
   if (run.busyPct !== undefined) load.push(`CPUs ${rangeText(run.busyPct)} busy`);
   if (run.stealPct !== undefined) load.push(`${rangeText(run.stealPct)} of CPU time stolen by the hypervisor`);
   if (run.load1 !== undefined) load.push(`1-minute load average ${rangeText(run.load1, 2, '')} at the suites' starts`);
-  rows.push(['machine load', load.length === 0 ? 'not recorded' : `while the suites ran: ${load.join('; ')} (per suite below)`]);
+  rows.push([`machine load${of1}`, load.length === 0 ? 'not recorded' : `while the suites ran: ${load.join('; ')} (per suite below)`]);
   for (const [what, value] of rows) lines.push(`- **${what}**: ${value}`);
   lines.push('');
+  if (runs.length > 1) lines.push(...runsTable(runs));
 
   lines.push('### Suites', '');
   const suiteRows = input.suites.map((loaded): string[] => {
@@ -150,20 +180,84 @@ function runSection(input: DocumentInput): string[] {
   return lines;
 }
 
+/** The runs, one row each: folder, date and load (the two-run rule needs to show both). */
+function runsTable(runs: readonly RunInput[]): string[] {
+  const rows = runs.map((r, i) => [
+    `run ${i + 1}`,
+    `\`${r.resultsDir}\``,
+    r.run.started === undefined ? 'no suite ran' : dateText(r.run.started),
+    r.run.busyPct === undefined ? 'not recorded' : rangeText(r.run.busyPct),
+    r.run.stealPct === undefined ? 'not recorded' : rangeText(r.run.stealPct),
+    r.run.load1 === undefined ? 'not recorded' : rangeText(r.run.load1, 2, ''),
+    r.run.quickSuites.length === 0 ? '' : `--quick: ${r.run.quickSuites.join(', ')} (not for quoting)`,
+  ]);
+  return [
+    '### Runs',
+    '',
+    ...table(
+      ['run', 'results folder', 'date', 'CPUs busy', 'CPU stolen', "1-minute load average at the suites' starts", 'note'],
+      rows,
+      () => false,
+    ),
+    '',
+  ];
+}
+
+function settledMark(settled: Settled): string {
+  switch (settled.status) {
+    case 'met':
+      return '✅';
+    case 'not met':
+      return '❌';
+    case 'not settled':
+      return '⏳';
+    default:
+      return '⚪';
+  }
+}
+
+/** One run's figure of a goal, in words (the emoji are kept for the verdict over the runs). */
+function runCell(verdict: Verdict | undefined): string {
+  if (verdict === undefined) return 'no such goal in this run';
+  if (verdict.status === 'not measured') return measuredText(verdict);
+  return `${verdict.status === 'pass' ? 'held' : 'missed'}: ${measuredText(verdict)}`;
+}
+
 function goalsSection(input: DocumentInput, checked: readonly CheckedTarget[]): string[] {
   const lines: string[] = ['## Goals at a glance', ''];
+  const runs = allRuns(input);
+  const perRun = [checked, ...runs.slice(1).map((run) => run.suites.flatMap((loaded) => suiteSection(loaded).issue))];
   lines.push(
-    `From \`${input.resultsDir}/*.json\` (written by \`npm run bench\`), by \`npx tsx tools/bench/report/generate.ts\`. ` +
-      'Throughput goals compare latchkey with the raw driver doing the same job by hand, as the median of the per-round ratios.',
+    `From ${runs.map((r) => `\`${r.resultsDir}/*.json\``).join(' and ')} (written by \`npm run bench\`), by \`${GENERATE}\`. ` +
+      'Throughput goals compare latchkey with the raw driver doing the same job by hand (JSON by hand), with keyv, and with ' +
+      'redlock and redis-semaphore, as the median of the per-round ratios. ' +
+      `**A goal is met only when it holds in every run and in at least ${RUNS_NEEDED} full runs**` +
+      (runs.length < RUNS_NEEDED
+        ? `: this report has one run, so a goal that held in it says "not settled", not met. ${RUNS_NEEDED} runs: \`${REGENERATE_COMMANDS.generate}\`.`
+        : '.') +
+      ' ✅ met, ❌ not met, ⏳ not settled, ⚪ not measured; the suite sections below show run 1 only.',
     '',
   );
-  if (checked.length === 0) {
+  if (perRun.every((run) => run.length === 0)) {
     lines.push('No goal could be checked: no suite with goals has results.', '');
     return lines;
   }
-  const rows = checked.map((t) => [`\`${t.suite}\``, t.caseName, t.label, measuredText(t.verdict), mark(t.verdict)]);
-  lines.push(...table(['suite', 'case', 'goal', 'measured', 'met'], rows, () => false), '');
-  if (checked.some((t) => t.verdict.status !== 'not measured' && t.verdict.source === 'derived'))
+  const merged = mergeRuns(perRun);
+  const measuredHeaders = runs.length === 1 ? ['measured'] : runs.map((_, i) => `run ${i + 1}`);
+  const rows = merged.map((g) => [
+    `\`${g.suite}\``,
+    g.caseName,
+    g.label,
+    ...g.verdicts.map(runCell),
+    `${settledMark(g.settled)} ${g.settled.text}`,
+  ]);
+  lines.push(...table(['suite', 'case', 'goal', ...measuredHeaders, 'verdict'], rows, () => false), '');
+  const counts = (['met', 'not met', 'not settled', 'not measured'] as const)
+    .map((status) => [status, merged.filter((g) => g.settled.status === status).length] as const)
+    .filter(([, n]) => n > 0)
+    .map(([status, n]) => `${n} ${status}`);
+  lines.push(`${merged.length} goals: ${counts.join(', ')}.`, '');
+  if (perRun.flat().some((t) => t.verdict.status !== 'not measured' && t.verdict.source === 'derived'))
     lines.push(
       '† The harness did not record this goal for this run; the generator worked it out from the recorded per-round rates ' +
         "with the harness's own paired ratio.",
@@ -262,7 +356,7 @@ function suiteSection(loaded: LoadedSuite): { lines: string[]; issue: CheckedTar
   const command = `npx tsx tools/bench/run.ts ${loaded.name}`;
   if (loaded.kind !== 'ok' || reason !== undefined) {
     lines.push(`**${reason ?? 'not run'}**`, '');
-    lines.push(`To run it: \`${command}\` (after \`npm run build\`), then \`${REGENERATE_COMMANDS[1]}\`.`, '');
+    lines.push(`To run it: \`${command}\` (after \`npm run build\`), then \`${GENERATE} --suites ${loaded.name}\`.`, '');
     const issue = goalsOfSuite(loaded.name).map((t): CheckedTarget => ({
       suite: loaded.name,
       caseName: t.caseLabel,
@@ -359,7 +453,7 @@ function caveats(input: DocumentInput): string[] {
   }
   lines.push(
     '- **Medians and ratios, not single runs.** Every rate is the median of its rounds and every ratio the median of the per-round ' +
-      'ratios, from one invocation of `npm run bench`; no single round is quoted. The memory suite compares with a `Map` of v8 copies ' +
+      `ratios, the suite sections from one invocation of \`npm run bench\` (${allRuns(input).length === 1 ? 'the only one given' : 'run 1'}); no single round is quoted. The memory suite compares with a \`Map\` of v8 copies ` +
       '(the same isolation latchkey gives), not with a driver.',
   );
   if (run.quickSuites.length > 0)
@@ -386,12 +480,18 @@ export function renderDocument(input: DocumentInput): string {
     '## How to regenerate',
     '',
     '```sh',
-    `${REGENERATE_COMMANDS[0].padEnd(40)} # builds the packages, runs every suite, writes ${input.resultsDir}/<suite>.{md,json} (3–4 minutes)`,
-    `${REGENERATE_COMMANDS[1].padEnd(40)} # this file and docs/${input.chartFile} from ${input.resultsDir}/`,
+    ...REGENERATE_COMMANDS.runs.map(
+      (command, i) =>
+        `${command.padEnd(48)} # ${i === 0 ? 'builds the packages, runs every suite, writes' : 'a second full run, into'} ${TWO_RUN_FOLDERS[i]}/<suite>.{md,json} (about 8 minutes)`,
+    ),
+    `${REGENERATE_COMMANDS.generate}`,
+    `${''.padEnd(48)} # this file and docs/${input.chartFile}: goals from both runs, sections and chart from the first`,
     '```',
     '',
-    'Run it on an otherwise idle machine. One suite: `npx tsx tools/bench/run.ts <suite>` (after `npm run build`); each ' +
-      "suite's section below starts with its command. The generator reads another folder with `--from <dir>`.",
+    `A goal counts as met only when it holds in ${RUNS_NEEDED} full runs, so the generator takes each run's folder (\`--from\` once per run; ` +
+      'the first is the one the suite sections and the chart show). Run them on an otherwise idle machine. `npm run bench` writes to ' +
+      '`.bench-results` unless given `--out <dir>` (or `LATCHKEY_BENCH_RESULTS=<dir>`); the generator reads `.bench-results` unless given `--from`. ' +
+      "One suite: `npx tsx tools/bench/run.ts <suite>` (after `npm run build`); each suite's section below starts with its command.",
     '',
   ];
   const notRun = input.suites.filter((s) => notRunReason(s) !== undefined);
@@ -449,7 +549,7 @@ export function renderSuiteBlock(input: DocumentInput): string {
   const lines: string[] = [begin, '', `## ${names.map((n) => `\`${n}\``).join(' and ')}: a separate run`, ''];
   lines.push(
     `These suites ran apart from the run above, with \`${command}\` (after \`npm run build\`), and this section was made from their ` +
-      `results by \`${REGENERATE_COMMANDS[1]} --suites ${names.join(',')}\`, which leaves the rest of the document as it is.`,
+      `results by \`${GENERATE} --suites ${names.join(',')}\`, which leaves the rest of the document as it is.`,
     '',
   );
   const load: string[] = [];

@@ -8,7 +8,15 @@ import { deserialize, serialize } from 'node:v8';
 import { KeyValueStore } from '@latchkey/core';
 import { MemoryBackend } from '@latchkey/memory';
 import Keyv from 'keyv';
-import { metricAtLeast, metricAtMost, type BenchCase, type CaseFixture, type Contender, type Suite } from '../harness/index.js';
+import {
+  metricAtLeast,
+  metricAtMost,
+  ratioAtLeast,
+  type BenchCase,
+  type CaseFixture,
+  type Contender,
+  type Suite,
+} from '../harness/index.js';
 import { INCREMENT_METRICS, incrementContender, type Incrementer } from './lock-increment.js';
 import { keyRange, keyWindows, smallValue } from './values.js';
 
@@ -55,10 +63,15 @@ function fixture(stores: Stores, contenders: Contender[]): CaseFixture {
   return { contenders, teardown: () => stores.latchkey.close() };
 }
 
+/** latchkey's goal: at least this share of the rate of `Map + v8 copy` (the same isolation, no store). */
+const GOAL = 0.95;
+const GOALS = [ratioAtLeast('latchkey', 'Map + v8 copy', GOAL)];
+
 const getCase: BenchCase = {
   name: 'get',
   description: `Read one of ${KEY_COUNT} keys holding a small record`,
   baseline: 'Map + v8 copy',
+  targets: GOALS,
   setup: async () => {
     const keys = keyRange('user:', KEY_COUNT);
     const s = await filledStores('get', keys);
@@ -76,6 +89,7 @@ const setCase: BenchCase = {
   name: 'set',
   description: `Write a small record to one of ${KEY_COUNT} keys (overwriting)`,
   baseline: 'Map + v8 copy',
+  targets: GOALS,
   setup: async () => {
     const keys = keyRange('user:', KEY_COUNT);
     const s = await filledStores('set', keys);
@@ -95,6 +109,7 @@ const getManyCase: BenchCase = {
   name: `getMany(${BATCH})`,
   description: `Read ${BATCH} keys at once (one operation = one batch of ${BATCH})`,
   baseline: 'Map + v8 copy',
+  targets: GOALS,
   setup: async () => {
     const keys = keyRange('user:', KEY_COUNT);
     const s = await filledStores('getMany', keys);
@@ -162,7 +177,8 @@ export const memorySuite: Suite = {
   title: 'KeyValueStore over MemoryBackend vs Map vs keyv',
   description:
     'What the store costs in-process. Every operation is awaited one at a time (the Map contenders too, so the loop overhead is the same); ' +
-    '`Map + v8 copy` is the fair baseline because latchkey also copies values in and out.',
+    '`Map + v8 copy` is the fair baseline because latchkey also copies values in and out. ' +
+    `Target: latchkey ≥ ${GOAL.toFixed(2)}× \`Map + v8 copy\` on get/set/getMany; 0 lost updates under \`withLock\`.`,
   prepare: async () => ({
     notes: [`value: a small record (${serialize(smallValue()).byteLength} B as v8), ${KEY_COUNT} keys`],
     cases: [getCase, setCase, getManyCase, lockedIncrementCase],
