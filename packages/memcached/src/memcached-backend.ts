@@ -31,7 +31,7 @@ import { Generations } from './internal/generations.js';
 import { KeyScheme } from './internal/keys.js';
 import { MemcachedLocks } from './internal/locks.js';
 import type { MemjsClientInternals } from './internal/memjs-internals.js';
-import { requests, Status, type Reply, type Request } from './internal/protocol.js';
+import { encodeRequest, requests, Status, withItemFlags, type Reply, type Request } from './internal/protocol.js';
 import { Router, type Route } from './internal/router.js';
 import {
   buildClient,
@@ -130,10 +130,7 @@ export class MemcachedBackend implements Backend {
   get(key: string): Promise<StoredValue | undefined> {
     return this.#run('get', async () => {
       const route = this.#route(key);
-      const [reply, generation] = (await route.channel.send([requests.get(route.dataKey), this.#generations.read(route)])) as [
-        Reply,
-        Reply,
-      ];
+      const [reply, generation] = (await route.channel.send([requests.get(route.dataKey)], this.#generations.key(route))) as [Reply, Reply];
       return readValue(route, reply, this.#generations.observe(route, generation));
     });
   }
@@ -148,7 +145,10 @@ export class MemcachedBackend implements Backend {
       await Promise.all(
         [...Router.byChannel(unique)].map(async ([channel, group]) => {
           const first = group[0] as Route;
-          const replies = await channel.send([...group.map((route) => requests.get(route.dataKey)), this.#generations.read(first)]);
+          const replies = await channel.send(
+            group.map((route) => requests.get(route.dataKey)),
+            this.#generations.key(first),
+          );
           const current = this.#generations.observe(first, replies[group.length] as Reply);
           group.forEach((route, index) => found.set(route.dataKey, readValue(route, replies[index] as Reply, current)));
         }),
@@ -221,11 +221,10 @@ export class MemcachedBackend implements Backend {
         return lease.key === key ? this.#protocol.delete(route, lease, call) : 'lease-lost';
       }
       // Reading first tells a stored value from a lock's placeholder (which counts as missing).
-      const [current, deleted, generation] = (await route.channel.send([
-        requests.get(route.dataKey),
-        requests.delete(route.dataKey),
-        this.#generations.read(route),
-      ])) as [Reply, Reply, Reply];
+      const [current, deleted, generation] = (await route.channel.send(
+        [requests.get(route.dataKey), requests.delete(route.dataKey)],
+        this.#generations.key(route),
+      )) as [Reply, Reply, Reply];
       if (deleted.status !== Status.ok && deleted.status !== Status.notFound) throw statusError('delete', route, deleted);
       const existed = readValue(route, current, this.#generations.observe(route, generation)) !== undefined;
       return deleted.status === Status.ok && existed ? 'deleted' : 'missing';
@@ -265,7 +264,7 @@ export class MemcachedBackend implements Backend {
       checkExpiresAt(options.expiresAt);
       for (let race = 0; race < MAX_CAS_RACES; race++) {
         call.check();
-        const [current, generation] = (await route.channel.send([requests.get(route.dataKey), this.#generations.read(route)])) as [
+        const [current, generation] = (await route.channel.send([requests.get(route.dataKey)], this.#generations.key(route))) as [
           Reply,
           Reply,
         ];
@@ -370,40 +369,26 @@ export class MemcachedBackend implements Backend {
    */
   async #writeCurrent(group: readonly Route[], write: (route: Route, flags: number) => Request, call: Call): Promise<void> {
     const server = group[0] as Route;
-    // The first batch goes out before this returns to the caller (who may then reuse the value
-    // buffers) when the generation is known; otherwise, and for a second send after a clear, the
-    // requests are built from copies taken now.
-    let flags = this.#generations.seen(server);
-    let requests = flags === undefined ? undefined : group.map((route) => write(route, flags as number));
-    const copies = group.map((route) => snapshot(write(route, 0)));
-    flags ??= await this.#generations.flags(server);
+    const seen = this.#generations.seen(server);
+    // Encoded before this returns to the caller (who may then reuse the value buffers): the
+    // frames hold their own copy of the bytes, and a second send is built from them.
+    const frames = group.map((route) => encodeRequest(write(route, seen ?? 0), 0));
+    let flags = seen ?? (await this.#generations.flags(server));
+    let batch = seen === undefined ? frames.map((frame) => withItemFlags(frame, flags)) : frames;
     for (let race = 0; race < MAX_CAS_RACES; race++) {
       call.check();
-      const batch = requests ?? copies.map((request) => withFlags(request, flags as number));
-      requests = undefined;
-      const replies = await server.channel.send([...batch, this.#generations.read(server)]);
+      const replies = await server.channel.sendFrames(batch, this.#generations.key(server));
       group.forEach((route, index) => checkWrite(route, replies[index] as Reply));
       const now = this.#generations.observe(server, replies[group.length] as Reply) ?? (await this.#generations.flags(server));
       if (now === flags) return;
       flags = now;
+      // The channel owns the frames it sent: the next send gets copies.
+      batch = frames.map((frame) => withItemFlags(frame, now));
     }
     throw new BackendError(
       `memcached ${server.channel.name}: a write of "${server.dataKey}" kept meeting clears; gave up after ${MAX_CAS_RACES} tries.`,
     );
   }
-}
-
-/** `request` with its own copy of the value bytes. */
-function snapshot(request: Request): Request {
-  return request.value === undefined ? request : { ...request, value: request.value.slice() };
-}
-
-/** A set `request` carrying item flags `flags` (other requests unchanged). */
-function withFlags(request: Request, flags: number): Request {
-  if (request.extras === undefined || request.value === undefined) return request;
-  const extras = Buffer.from(request.extras);
-  extras.writeUInt32BE(flags, 0);
-  return { ...request, extras };
 }
 
 /** How often compareAndSet reads again after its CAS write was refused. */

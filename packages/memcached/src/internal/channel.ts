@@ -2,10 +2,65 @@ import type { Socket } from 'node:net';
 import { ServerFailure } from './errors.js';
 import { ValidationError } from '@latchkey/core';
 import type { MemjsClientInternals, MemjsResponse, MemjsServer } from './memjs-internals.js';
-import { encodeRequest, requests, Status, statusText, type Reply, type Request } from './protocol.js';
+import { encodeRequest, requests, stampOpaque, Status, statusText, type Reply, type Request } from './protocol.js';
 import { localNow, ServerClock, type ClockReading } from './server-clock.js';
 
 const EMPTY = Buffer.alloc(0);
+
+/**
+ * Up to this many bytes, a tick's frames are joined into one buffer for one write; above it,
+ * copying would cost more than the writev corking gives.
+ */
+const MAX_JOINED_BYTES = 64 * 1024;
+
+/** The replies of one `send`, filled in as they arrive. */
+class PendingSend {
+  readonly replies: Reply[];
+  #pending: number;
+  #settled = false;
+
+  constructor(
+    readonly size: number,
+    readonly resolve: (replies: Reply[]) => void,
+    readonly reject: (error: unknown) => void,
+    readonly failure: (error: unknown) => unknown,
+  ) {
+    this.replies = new Array<Reply>(size);
+    this.#pending = size;
+  }
+
+  receive(slot: number, reply: Reply): void {
+    if (this.#settled) return;
+    this.replies[slot] = reply;
+    this.#pending -= 1;
+    if (this.#pending === 0) {
+      this.#settled = true;
+      this.resolve(this.replies);
+    }
+  }
+
+  /** Rejects with the channel's failure for `error` (memjs calls it for every request of a send). */
+  readonly fail = (error: unknown): void => {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.reject(this.failure(error));
+  };
+}
+
+/** The requests of one tick, in order, with the keys to read behind them. */
+class SendQueue {
+  readonly frames: Buffer[] = [];
+  readonly owners: PendingSend[] = [];
+  /** The index of each frame's reply among its send's replies. */
+  readonly slots: number[] = [];
+  readonly readsAfter = new Map<string, PendingSend[]>();
+
+  push(frame: Buffer, owner: PendingSend, slot: number): void {
+    this.frames.push(frame);
+    this.owners.push(owner);
+    this.slots.push(slot);
+  }
+}
 
 /**
  * One memcached server, reached through memjs's raw request path (`Server#onResponse`,
@@ -30,6 +85,8 @@ export class ServerChannel {
   readonly #nextOpaque: () => number;
   readonly #responseTimeoutMs: number;
   readonly #sockets = new Set<Socket>();
+  #queue = new SendQueue();
+  #flushScheduled = false;
 
   /**
    * @param nextOpaque - Gives a fresh opaque id (from the client's sequence).
@@ -44,42 +101,42 @@ export class ServerChannel {
   }
 
   /**
-   * Sends every request without waiting for any reply (one pipelined batch on one
-   * connection; memcached answers a connection's requests in order) and resolves every reply
-   * in request order. Rejects with a {@link ServerFailure} when the connection fails.
+   * Sends every request without waiting for any reply and resolves every reply in request
+   * order. Rejects with a {@link ServerFailure} when the connection fails.
+   *
+   * The requests are encoded at once (so the caller may reuse the value buffers when this
+   * returns) and sent with every other request of this tick to this server: one socket write
+   * per tick instead of one per call. memcached answers a connection's requests in order, and
+   * a tick's requests go out in the order they were given.
+   *
+   * @param readAfter - A key to read behind these requests: its reply comes last. Calls of one
+   *   tick that ask for the same key share one read of it, sent behind all of them.
    */
-  send(batch: readonly Request[]): Promise<Reply[]> {
-    if (batch.length === 0) return Promise.resolve([]);
-    this.#dropAbandonedSockets();
+  send(batch: readonly Request[], readAfter?: string): Promise<Reply[]> {
+    const frames = new Array<Buffer>(batch.length);
+    for (let index = 0; index < batch.length; index++) frames[index] = encodeRequest(batch[index] as Request, 0);
+    return this.sendFrames(frames, readAfter);
+  }
+
+  /**
+   * {@link send} for frames encoded by `encodeRequest`: they belong to the channel from now on
+   * (it writes their opaque ids) and must not be changed or sent again.
+   */
+  sendFrames(frames: readonly Buffer[], readAfter?: string): Promise<Reply[]> {
+    const size = frames.length + (readAfter === undefined ? 0 : 1);
+    if (size === 0) return Promise.resolve([]);
     return new Promise<Reply[]>((resolve, reject) => {
-      const replies: Reply[] = new Array<Reply>(batch.length);
-      let pending = batch.length;
-      let settled = false;
-      const fail = (error: unknown): void => {
-        if (settled) return;
-        settled = true;
-        this.#dropAbandonedSockets();
-        reject(new ServerFailure(this.name, this.#responseTimeoutMs, error));
-      };
-      const frames: Buffer[] = [];
-      batch.forEach((request, index) => {
-        const opaque = this.#nextOpaque();
-        frames.push(encodeRequest(request, opaque));
-        this.#server.onResponse(opaque, (response: MemjsResponse) => {
-          if (settled) return;
-          replies[index] = toReply(response);
-          pending -= 1;
-          if (pending === 0) {
-            settled = true;
-            resolve(replies);
-          }
-        });
-        this.#server.onError(opaque, fail);
-      });
-      try {
-        this.#write(frames);
-      } catch (error) {
-        fail(error);
+      const pending = new PendingSend(size, resolve, reject, this.#failure);
+      for (let index = 0; index < frames.length; index++) this.#queue.push(frames[index] as Buffer, pending, index);
+      if (readAfter !== undefined) {
+        const readers = this.#queue.readsAfter.get(readAfter);
+        if (readers === undefined) this.#queue.readsAfter.set(readAfter, [pending]);
+        else readers.push(pending);
+      }
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        // After the microtasks of this tick: the continuations that replies woke up send too.
+        process.nextTick(this.#flush);
       }
     });
   }
@@ -139,16 +196,72 @@ export class ServerChannel {
     await Promise.all(closing);
   }
 
-  #write(frames: readonly Buffer[]): void {
-    const before = this.#server._socket;
-    // Corking turns a batch into one writev instead of one syscall per request.
-    before?.cork();
-    try {
-      for (const frame of frames) this.#server.write(frame);
-    } finally {
-      before?.uncork();
+  /** Sends what this tick queued: registers every reply, then writes it all at once. */
+  readonly #flush = (): void => {
+    this.#flushScheduled = false;
+    const queue = this.#queue;
+    this.#queue = new SendQueue();
+    this.#dropAbandonedSockets();
+    const server = this.#server;
+    const { frames, owners, slots } = queue;
+    for (let index = 0; index < frames.length; index++) {
+      const opaque = this.#nextOpaque();
+      stampOpaque(frames[index] as Buffer, opaque);
+      const owner = owners[index] as PendingSend;
+      const slot = slots[index] as number;
+      server.onResponse(opaque, (response: MemjsResponse) => owner.receive(slot, toReply(response)));
+      server.onError(opaque, owner.fail);
     }
-    const socket = this.#server._socket;
+    for (const [key, readers] of queue.readsAfter) {
+      const opaque = this.#nextOpaque();
+      frames.push(encodeRequest(requests.get(key), opaque));
+      server.onResponse(opaque, (response: MemjsResponse) => {
+        const reply = toReply(response);
+        for (const reader of readers) reader.receive(reader.size - 1, reply);
+      });
+      server.onError(opaque, (error: unknown) => {
+        for (const reader of readers) reader.fail(error);
+      });
+    }
+    try {
+      this.#write(frames);
+    } catch (error) {
+      for (const owner of owners) owner.fail(error);
+      for (const readers of queue.readsAfter.values()) for (const reader of readers) reader.fail(error);
+    }
+  };
+
+  readonly #failure = (error: unknown): ServerFailure => {
+    this.#dropAbandonedSockets();
+    return new ServerFailure(this.name, this.#responseTimeoutMs, error);
+  };
+
+  #write(frames: readonly Buffer[]): void {
+    const server = this.#server;
+    const before = server._socket;
+    let bytes = 0;
+    for (const frame of frames) bytes += frame.length;
+    if (frames.length > 1 && server.connected && before !== undefined && bytes <= MAX_JOINED_BYTES) {
+      // One buffer, one write, one syscall. memjs records a response deadline per write and
+      // drops one per answered request, so the other requests get theirs here.
+      const deadlines = server.requestTimeouts;
+      const recorded = deadlines.length;
+      server.write(Buffer.concat(frames, bytes));
+      if (server.requestTimeouts === deadlines && deadlines.length === recorded + 1) {
+        const deadline = deadlines[recorded] as number;
+        for (let index = 1; index < frames.length; index++) deadlines.push(deadline);
+      }
+    } else {
+      // Not connected yet (memjs queues each write until it is) or large: corking still makes
+      // one writev of the batch instead of one syscall per request.
+      before?.cork();
+      try {
+        for (const frame of frames) server.write(frame);
+      } finally {
+        before?.uncork();
+      }
+    }
+    const socket = server._socket;
     if (socket !== undefined && !this.#sockets.has(socket)) this.#track(socket);
   }
 

@@ -29,6 +29,8 @@ const GENERATION_MODULUS = 2n ** 30n;
  */
 export class Generations {
   readonly #seen = new Map<ServerChannel, number>();
+  #lastReply: Reply | undefined;
+  #lastFlags = 0;
 
   /** The flags of the generation last seen on `route`'s server, if any was seen. */
   seen(route: Route): number | undefined {
@@ -47,10 +49,23 @@ export class Generations {
   }
 
   /**
+   * The key of `route`'s server's counter, for `ServerChannel#send`'s `readAfter` (one read
+   * behind a tick's requests); its reply goes to {@link observe}.
+   */
+  key(route: Route): string {
+    return route.generationKey;
+  }
+
+  /**
    * Records the counter's reply and returns the flags of the current generation, or
    * `undefined` when the counter is missing (no value of this namespace is current then).
    */
   observe(route: Route, reply: Reply): number | undefined {
+    // Calls sharing one read of the counter hand in the same reply: parsed once.
+    if (reply === this.#lastReply) {
+      this.#seen.set(route.channel, this.#lastFlags);
+      return this.#lastFlags;
+    }
     if (reply.status === Status.notFound) {
       this.#seen.delete(route.channel);
       return undefined;
@@ -58,6 +73,8 @@ export class Generations {
     if (reply.status !== Status.ok) throw statusError('reading the generation', route, reply);
     const flags = Number(BigInt(reply.value.toString('latin1')) % GENERATION_MODULUS);
     this.#seen.set(route.channel, flags);
+    this.#lastReply = reply;
+    this.#lastFlags = flags;
     return flags;
   }
 

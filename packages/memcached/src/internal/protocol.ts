@@ -1,5 +1,3 @@
-import { Utils } from 'memjs';
-
 /** Binary-protocol opcodes the backend sends. */
 export const Opcode = {
   get: 0x00,
@@ -64,10 +62,13 @@ export interface Request {
   readonly opcode: number;
   /** The stored key (ASCII; validated by the key scheme). */
   readonly key: string;
+  /** Extras other than a storage command's (see {@link Request.storage}). */
   readonly extras?: Buffer;
+  /** The item flags and expiry of a set/add, written as its extras. */
+  readonly storage?: { readonly flags: number; readonly exptime: number };
   readonly value?: Uint8Array;
   /** Compare-and-swap value: the request applies only if the item's CAS still equals it. */
-  readonly cas?: bigint;
+  readonly cas?: bigint | undefined;
 }
 
 /** One response, reduced to what the backend reads. */
@@ -80,25 +81,60 @@ export interface Reply {
   readonly value: Buffer;
 }
 
-const EMPTY = Buffer.alloc(0);
+/** Size of a binary-protocol header. */
+export const HEADER_BYTES = 24;
+/** Offset of the opaque in a header. */
+const OPAQUE_OFFSET = 12;
+const REQUEST_MAGIC = 0x80;
+const STORAGE_EXTRAS_BYTES = 8;
 
 /**
- * Encodes `request` with memjs's own request builder, then fills in the CAS field of the
- * header, which memjs's builder leaves zero.
+ * Encodes `request` as one binary-protocol frame in a single allocation: header, extras, key
+ * and value written in place (no intermediate buffers), with `opaque` and the CAS in the header.
+ * The frame holds its own copy of the value, so the caller may reuse the value's buffer at once.
  */
 export function encodeRequest(request: Request, opaque: number): Buffer {
-  const value = request.value === undefined ? EMPTY : Buffer.from(request.value.buffer, request.value.byteOffset, request.value.byteLength);
-  const buffer = Utils.makeRequestBuffer(request.opcode, Buffer.from(request.key, 'latin1'), request.extras ?? EMPTY, value, opaque);
-  if (request.cas !== undefined) buffer.writeBigUInt64BE(request.cas, 16);
-  return buffer;
+  const { key, extras, storage, value, cas } = request;
+  const extrasLength = storage === undefined ? (extras?.length ?? 0) : STORAGE_EXTRAS_BYTES;
+  const bodyLength = extrasLength + key.length + (value?.byteLength ?? 0);
+  // Every byte is written below, so the allocation need not be zeroed.
+  const frame = Buffer.allocUnsafe(HEADER_BYTES + bodyLength);
+  frame[0] = REQUEST_MAGIC;
+  frame[1] = request.opcode;
+  frame.writeUInt16BE(key.length, 2);
+  frame[4] = extrasLength;
+  // Data type (0) and vbucket id (0).
+  frame.writeUInt8(0, 5);
+  frame.writeUInt16BE(0, 6);
+  frame.writeUInt32BE(bodyLength, 8);
+  frame.writeUInt32BE(opaque, OPAQUE_OFFSET);
+  frame.writeBigUInt64BE(cas ?? 0n, 16);
+  let offset = HEADER_BYTES;
+  if (storage !== undefined) {
+    frame.writeUInt32BE(storage.flags, offset);
+    frame.writeUInt32BE(storage.exptime, offset + 4);
+  } else if (extras !== undefined) extras.copy(frame, offset);
+  offset += extrasLength;
+  // Stored keys are printable ASCII (checked by the key scheme): one byte per character.
+  offset += frame.write(key, offset, 'latin1');
+  if (value !== undefined) frame.set(value, offset);
+  return frame;
 }
 
-/** Extras of set/add: item flags and expiry. */
-export function storageExtras(flags: number, exptime: number): Buffer {
-  const extras = Buffer.alloc(8);
-  extras.writeUInt32BE(flags, 0);
-  extras.writeUInt32BE(exptime, 4);
-  return extras;
+/** Writes `opaque` into `frame`'s header. */
+export function stampOpaque(frame: Buffer, opaque: number): void {
+  frame.writeUInt32BE(opaque, OPAQUE_OFFSET);
+}
+
+/**
+ * A copy of `frame` whose item flags are `flags` when it is a set or add (which carry them in
+ * their extras); a plain copy of any other frame.
+ */
+export function withItemFlags(frame: Buffer, flags: number): Buffer {
+  const copy = Buffer.from(frame);
+  const opcode = copy[1];
+  if ((opcode === Opcode.set || opcode === Opcode.add) && copy[4] === STORAGE_EXTRAS_BYTES) copy.writeUInt32BE(flags, HEADER_BYTES);
+  return copy;
 }
 
 /**
@@ -120,16 +156,16 @@ export const requests = {
     opcode: Opcode.set,
     key,
     value,
-    extras: storageExtras(flags, exptime),
-    ...(cas === undefined ? {} : { cas }),
+    storage: { flags, exptime },
+    cas,
   }),
   add: (key: string, value: Uint8Array, flags: number, exptime: number): Request => ({
     opcode: Opcode.add,
     key,
     value,
-    extras: storageExtras(flags, exptime),
+    storage: { flags, exptime },
   }),
-  delete: (key: string, cas?: bigint): Request => ({ opcode: Opcode.delete, key, ...(cas === undefined ? {} : { cas }) }),
+  delete: (key: string, cas?: bigint): Request => ({ opcode: Opcode.delete, key, cas }),
   /** Appending nothing changes no byte of the item but gives it a new CAS value. */
   touchCas: (key: string): Request => ({ opcode: Opcode.append, key }),
   increment: (key: string, initial: bigint): Request => ({ opcode: Opcode.increment, key, extras: incrementExtras(1n, initial, 0) }),

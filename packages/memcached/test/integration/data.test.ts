@@ -232,15 +232,18 @@ describe.each(targets('MemcachedBackend data'))('MemcachedBackend data on $name'
   });
 
   describe('pipelining', () => {
-    it('sends every request of a batch to a server before the first reply arrives', async () => {
+    it('sends every request of a batch to a server in one write before the first reply arrives', async () => {
       const client = Client.create(target.servers, { logger: { log: () => undefined } });
       const events: string[] = [];
+      /** Requests per write, by server port. */
+      const written = new Map<number, number[]>();
       for (const server of client.servers) {
         const mutable = server as unknown as { write: (blob: Buffer) => void; responseHandler: (data: Buffer) => void };
         const write = mutable.write.bind(server);
         const onData = mutable.responseHandler.bind(server);
         mutable.write = (blob) => {
           events.push(`write ${server.port}`);
+          written.get(server.port)?.push(countFrames(blob));
           write(blob);
         };
         mutable.responseHandler = (data) => {
@@ -253,6 +256,7 @@ describe.each(targets('MemcachedBackend data'))('MemcachedBackend data on $name'
       await backend.setMany(keys.map((key) => [key, bytes(key)]));
       for (const batch of ['getMany', 'deleteMany'] as const) {
         events.length = 0;
+        for (const server of client.servers) written.set(server.port, []);
         if (batch === 'getMany') expect((await backend.getMany(keys)).map(text)).toStrictEqual(keys);
         else await backend.deleteMany(keys);
         for (const server of client.servers) {
@@ -265,13 +269,22 @@ describe.each(targets('MemcachedBackend data'))('MemcachedBackend data on $name'
         }
         // getMany reads each server's generation counter in the same batch: one request more per server.
         const extra = batch === 'getMany' ? client.servers.length : 0;
-        expect(events.filter((event) => event.startsWith('write'))).toHaveLength(keys.length + extra);
+        const perWrite = [...written.values()];
+        expect(perWrite.every((counts) => counts.length === 1)).toBe(true);
+        expect(perWrite.flat().reduce((sum, count) => sum + count, 0)).toBe(keys.length + extra);
       }
       await backend.close();
       client.close();
     });
   });
 });
+
+/** The binary-protocol requests in one socket write. */
+function countFrames(blob: Buffer): number {
+  let count = 0;
+  for (let offset = 0; offset < blob.length; offset += 24 + blob.readUInt32BE(offset + 8)) count += 1;
+  return count;
+}
 
 describe.each(targets('MemcachedBackend placement', 'two servers'))('MemcachedBackend placement on $name', (target) => {
   const raw = rawClients(target.servers);

@@ -1,6 +1,6 @@
 import { Header } from 'memjs';
 import { describe, expect, it } from 'vitest';
-import { encodeRequest, ItemFlags, Opcode, requests } from '../../src/internal/protocol.js';
+import { encodeRequest, ItemFlags, Opcode, requests, stampOpaque, withItemFlags } from '../../src/internal/protocol.js';
 
 function decode(buffer: Buffer) {
   const header = Header.fromBuffer(buffer);
@@ -50,5 +50,42 @@ describe('request building', () => {
     const backing = new Uint8Array([9, 1, 2, 9]);
     const frame = decode(encodeRequest(requests.add('k', backing.subarray(1, 3), 0, 0), 1));
     expect([...frame.value]).toStrictEqual([1, 2]);
+  });
+
+  it('encodes a request without key, extras or value as a bare header', () => {
+    const buffer = encodeRequest(requests.stats(), 5);
+    expect(buffer).toHaveLength(24);
+    const frame = decode(buffer);
+    expect(frame.header).toMatchObject({ magic: 0x80, opcode: Opcode.stat, keyLength: 0, extrasLength: 0, totalBodyLength: 0, opaque: 5 });
+    expect(buffer.subarray(5, 8).every((byte) => byte === 0)).toBe(true);
+  });
+
+  it('writes a new opaque id into a frame', () => {
+    const buffer = encodeRequest(requests.get('k'), 1);
+    stampOpaque(buffer, 0xabcdef01);
+    expect(decode(buffer).header.opaque).toBe(0xabcdef01);
+  });
+
+  it('copies a set or add with new item flags, leaving the original, expiry and value as they were', () => {
+    for (const request of [requests.set('k', new Uint8Array([7, 8]), 11, 60, 3n), requests.add('k', new Uint8Array([7, 8]), 11, 60)]) {
+      const original = encodeRequest(request, 2);
+      const copy = withItemFlags(original, 0x3fff_ffff);
+      expect(copy).not.toBe(original);
+      expect(decode(original).extras.readUInt32BE(0)).toBe(11);
+      const frame = decode(copy);
+      expect(frame.extras.readUInt32BE(0)).toBe(0x3fff_ffff);
+      expect(frame.extras.readUInt32BE(4)).toBe(60);
+      expect([...frame.value]).toStrictEqual([7, 8]);
+      expect(frame.cas).toBe(decode(original).cas);
+    }
+  });
+
+  it('copies any other frame unchanged', () => {
+    for (const request of [requests.delete('k', 9n), requests.increment('fence', 1n), requests.get('k')]) {
+      const original = encodeRequest(request, 4);
+      const copy = withItemFlags(original, 0x1234);
+      expect(copy).not.toBe(original);
+      expect(copy.equals(original)).toBe(true);
+    }
   });
 });
