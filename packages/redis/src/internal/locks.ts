@@ -129,10 +129,12 @@ export class RedisLocks implements LockProtocol {
     const connect = subscriberFactory(client, timeoutMs);
     // A digested key cannot be told from its data key (the store's default mangler never makes one): undefined wakes all.
     const storedKeyOf = (dataKey: string): string | undefined => layout.storedKeyOf(dataKey);
+    // The hand-over scripts publish to `<channel>@<waiter>` (see QUEUE_HELPERS in scripts.ts).
+    const channels = { shared: layout.channel, own: `${layout.channel}@${this.#waiterId}` };
     this.#releases = new ReleaseListener({
       target: { wake: (key) => this.#wake(key), wakeAll: () => this.#wakeAll() },
       timeoutMs,
-      open: (events) => subscribeToReleases(connect, layout.channel, storedKeyOf, events, (to, dataKey) => this.#handedOver(to, dataKey)),
+      open: (events) => subscribeToReleases(connect, channels, storedKeyOf, events, (to, dataKey) => this.#handedOver(to, dataKey)),
     });
   }
 

@@ -19,8 +19,11 @@ function script(keys: number, lua: string): LuaScript {
  * and the lease it asks for. An entry not refreshed within entryMs is skipped, and both keys
  * expire entryMs after the newest refresh. A hand-over bumps the fence, sets the lock to the
  * waiter's token with its lease (a lease of 0 gets claimMs until the waiter claims it) and
- * publishes `@<waiter>/<token>/<fence>/<ms since its refresh> <dataKey>`, which only that waiter
- * acts on. The lock key only ever holds a lease's token, so lease checks are unchanged.
+ * publishes `@<waiter>/<token>/<fence>/<ms since its refresh> <dataKey>` on the waiter's own
+ * channel (`<channel>@<waiter>`), so only that process is woken; when that channel has no
+ * subscriber on this server (a subscriber on another Cluster node, or a backend that does not
+ * listen there) it goes to the shared channel too, where only that waiter acts on it. The lock
+ * key only ever holds a lease's token, so lease checks are unchanged.
  */
 const QUEUE_HELPERS = `local function server_ms()
   local time = redis.call('TIME')
@@ -68,7 +71,10 @@ local function hand_over(lock, fence, queue, entries, channel, data_key, entry_m
           px = claim_ms
         end
         redis.call('SET', lock, token, 'PX', px)
-        redis.call('PUBLISH', channel, '@' .. waiter .. '/' .. token .. '/' .. granted .. '/' .. string.format('%.0f', now - refreshed) .. ' ' .. data_key)
+        local message = '@' .. waiter .. '/' .. token .. '/' .. granted .. '/' .. string.format('%.0f', now - refreshed) .. ' ' .. data_key
+        if redis.call('PUBLISH', channel .. '@' .. waiter, message) == 0 then
+          redis.call('PUBLISH', channel, message)
+        end
         return true
       end
     end

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { KeyValueStore, type Lease } from '@latchkey/core';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, onTestFinished } from 'vitest';
 import { CLAIM_MS, COHORT_MAX, QUEUE_ENTRY_MS, QUEUE_REFRESH_MS } from '../../src/internal/locks.js';
 import type { Redis, Cluster } from 'ioredis';
 import { availableTargets, closeAll, commandCalls, sleep } from '../support/targets.js';
@@ -228,6 +228,56 @@ describe.each(availableTargets('RedisBackend lock queue'))('RedisBackend lock qu
     expect(await target.create({ keyPrefix: prefix }).acquireLock('k', { leaseMs: LEASE_MS, waitMs: 0 })).toBeUndefined();
     expect(await admin.exists(`${prefix}{k}`)).toBe(0);
     expect(await admin.get(keys.lock)).toBe('gone-token');
+  });
+
+  /**
+   * A connection that records every message on `prefix`'s shared release channel and, with
+   * `own`, on every backend's own channel (by pattern, which PUBLISH counts as a subscriber).
+   */
+  async function listen(prefix: string, own = true): Promise<{ shared: string[]; own: string[] }> {
+    const [node] = await target.masters();
+    const subscriber = (node as Redis).duplicate();
+    const heard = { shared: [] as string[], own: [] as string[] };
+    subscriber.on('message', (_channel: string, message: string) => heard.shared.push(message));
+    subscriber.on('pmessage', (_pattern: string, _channel: string, message: string) => heard.own.push(message));
+    await subscriber.subscribe(`${prefix}latchkey:released`);
+    if (own) await subscriber.psubscribe(`${prefix}latchkey:released@*`);
+    onTestFinished(() => void subscriber.disconnect());
+    return heard;
+  }
+
+  it("tells only the backend it hands the lock to, on that backend's own channel", async () => {
+    const prefix = `own-${randomUUID().slice(0, 8)}:`;
+    const admin = target.admin();
+    const heard = await listen(prefix);
+    const holder = target.create({ keyPrefix: prefix });
+    const lease = (await holder.acquireLock('k', { leaseMs: LEASE_MS, waitMs: 0 })) as Lease;
+    const next = target.create({ keyPrefix: prefix });
+    const waiting = next.acquireLock('k', { leaseMs: LEASE_MS, waitMs: 20_000 });
+    await eventually('the next waiter queued', 5_000, async () => (await admin.hlen(keysOf(prefix).entries)) === 1);
+    await holder.releaseLock(lease);
+    const second = (await waiting) as Lease;
+    await eventually('the hand-over heard', 5_000, () => Promise.resolve(heard.own.length > 0));
+    expect(heard.own).toHaveLength(1);
+    expect(heard.own[0]).toMatch(new RegExp(`^@[^/]+/${second.token}/${second.fencingToken}/\\d+ ${prefix}\\{k\\}$`));
+    // On one server the backend's own channel had a subscriber, so nobody else was told. On
+    // Cluster PUBLISH counts only the node's own subscribers: the shared channel may get a copy.
+    if (target.name === 'standalone') expect(heard.shared).toEqual([]);
+    else expect(heard.shared.length).toBeLessThanOrEqual(1);
+  });
+
+  it('tells the shared channel of a hand-over to a waiter nobody listens for on its own channel', async () => {
+    const prefix = `shared-${randomUUID().slice(0, 8)}:`;
+    const admin = target.admin();
+    // As a backend that listens on the shared channel only would.
+    const heard = await listen(prefix, false);
+    const holder = target.create({ keyPrefix: prefix });
+    const lease = (await holder.acquireLock('k', { leaseMs: LEASE_MS, waitMs: 0 })) as Lease;
+    await queueGone(admin, prefix, LEASE_MS);
+    await holder.releaseLock(lease);
+    await eventually('the hand-over heard', 5_000, () => Promise.resolve(heard.shared.length > 0));
+    expect(heard.shared).toHaveLength(1);
+    expect(heard.shared[0]).toMatch(new RegExp(`^@gone/gone-token/\\d+/\\d+ ${prefix}\\{k\\}$`));
   });
 
   it('never queues a single attempt', async () => {
