@@ -19,6 +19,7 @@ import {
   type CheckedTarget,
   type Verdict,
 } from './targets.js';
+import { peersFaster } from './peers.js';
 import { mergeRuns, RUNS_NEEDED, type Settled } from './runs.js';
 import type { PackageVersion } from './versions.js';
 
@@ -216,6 +217,25 @@ function settledMark(settled: Settled): string {
   }
 }
 
+/** Cases where keyv, redlock or redis-semaphore beat latchkey and no goal compares the two (the goals table has the rest). */
+function peersSection(runs: readonly RunInput[], runHeaders: readonly string[]): string[] {
+  const faster = peersFaster(runs.map((r) => r.suites.flatMap((s) => (s.kind === 'ok' ? [s.result] : []))));
+  if (faster.length === 0) return [];
+  const rows = faster.map((p) => [
+    `\`${p.suite}\``,
+    p.caseName,
+    `${p.latchkey} vs ${p.peer}`,
+    ...p.ratios.map((ratio) => (ratio === undefined ? 'not measured' : `${ratio.toFixed(2)}×${ratio < 1 ? ` (${p.peer} faster)` : ''}`)),
+  ]);
+  return [
+    'Where a peer (keyv, redlock, redis-semaphore) was faster than latchkey on a case no goal compares them on ' +
+      "(latchkey's rate over the peer's, median of the per-round ratios; no goal is set for these):",
+    '',
+    ...table(['suite', 'case', 'contenders', ...runHeaders], rows, () => false),
+    '',
+  ];
+}
+
 /** One run's figure of a goal, in words (the emoji are kept for the verdict over the runs). */
 function runCell(verdict: Verdict | undefined): string {
   if (verdict === undefined) return 'no such goal in this run';
@@ -257,6 +277,7 @@ function goalsSection(input: DocumentInput, checked: readonly CheckedTarget[]): 
     .filter(([, n]) => n > 0)
     .map(([status, n]) => `${n} ${status}`);
   lines.push(`${merged.length} goals: ${counts.join(', ')}.`, '');
+  lines.push(...peersSection(runs, measuredHeaders));
   if (perRun.flat().some((t) => t.verdict.status !== 'not measured' && t.verdict.source === 'derived'))
     lines.push(
       '† The harness did not record this goal for this run; the generator worked it out from the recorded per-round rates ' +

@@ -286,6 +286,16 @@ export function ratioGoalOf(suite: string, caseName: string): RatioGoal | undefi
   )?.ratio;
 }
 
+/** Whether a goal compares latchkey's throughput with `reference` on this case. */
+export function hasRatioGoal(suite: string, caseName: string, reference: string): boolean {
+  return ISSUE_TARGETS.some(
+    (t) =>
+      t.ratio?.reference === reference &&
+      t.suite === suite &&
+      (typeof t.caseName === 'string' ? t.caseName === caseName : t.caseName.test(caseName)),
+  );
+}
+
 /** The goals of one case: the issue's (recorded or derived) and the harness's other checks. */
 export interface CaseTargets {
   readonly issue: readonly CheckedTarget[];
