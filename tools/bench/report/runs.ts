@@ -48,8 +48,12 @@ export function settle(verdicts: readonly (Verdict | undefined)[]): Settled {
       runs === 1
         ? 'missed in the one run given'
         : failed.length === runs
-          ? `missed in every run (${runs})`
-          : `missed in run ${runList(failed)}${passed.length > 0 ? `, met in run ${runList(passed)}` : ''}`;
+          ? runs === 2
+            ? 'missed in both runs'
+            : `missed in all ${runs} runs`
+          : `missed in run ${runList(failed)}` +
+            (passed.length > 0 ? `, met in run ${runList(passed)}` : '') +
+            (unmeasured.length > 0 ? `, not measured in run ${runList(unmeasured)}` : '');
     return { status: 'not met', text: `not met: ${where}` };
   }
   if (passed.length === 0) return { status: 'not measured', text: runs === 1 ? 'not measured' : 'not measured in any run' };

@@ -21,9 +21,10 @@ describe('settle (the two-run rule)', () => {
   it('counts a goal as not met as soon as one run missed it, naming the runs', () => {
     expect(settle([pass, fail])).toEqual({ status: 'not met', text: 'not met: missed in run 2, met in run 1' });
     expect(settle([fail, pass, fail])).toEqual({ status: 'not met', text: 'not met: missed in run 1 and 3, met in run 2' });
-    expect(settle([fail, fail])).toEqual({ status: 'not met', text: 'not met: missed in every run (2)' });
-    expect(settle([fail]).status).toBe('not met');
-    expect(settle([none, fail]).status).toBe('not met');
+    expect(settle([fail, fail])).toEqual({ status: 'not met', text: 'not met: missed in both runs' });
+    expect(settle([fail, fail, fail]).text).toBe('not met: missed in all 3 runs');
+    expect(settle([fail])).toEqual({ status: 'not met', text: 'not met: missed in the one run given' });
+    expect(settle([none, fail])).toEqual({ status: 'not met', text: 'not met: missed in run 2, not measured in run 1' });
   });
 
   it('does not settle a goal one of the runs did not measure', () => {
