@@ -115,9 +115,9 @@ export interface BenchCase {
   readonly setup: () => CaseFixture | Promise<CaseFixture>;
 }
 
-/** A goal such as "latchkey ≥ 0.9× raw ioredis". */
+/** A goal such as "latchkey ≥ 0.95× raw ioredis". */
 export interface Target {
-  /** What the goal is, e.g. `latchkey ≥ 0.90× raw ioredis`. */
+  /** What the goal is, e.g. `latchkey ≥ 0.95× raw ioredis`. */
   readonly label: string;
   /** Judges a finished case; `undefined` when the contenders it needs did not run. */
   readonly evaluate: (result: CaseResult) => TargetOutcome | undefined;
