@@ -61,6 +61,7 @@ export const PROCESS_METRICS: readonly MetricSpec[] = [
   { key: 'handoffP50', label: 'handoff p50 ms', aggregate: 'median', digits: 3 },
   { key: 'crossHandoffP50', label: 'handoff to another process p50 ms', aggregate: 'median', digits: 3 },
   { key: 'crossShare', label: 'hand-overs to another process', aggregate: 'median', digits: 2 },
+  { key: 'sectionP50', label: 'critical section p50 ms', aggregate: 'median', digits: 3 },
   { key: 'commandsPerOp', label: 'cmds sent / increment', aggregate: 'median', digits: 2 },
   { key: 'scriptInternalPerOp', label: 'script-internal cmds / increment', aggregate: 'median', digits: 2 },
 ];
@@ -206,6 +207,8 @@ function contender(name: string, workers: readonly WorkerProcess[], admin: Redis
         crossHandoffP50: gaps.cross.length === 0 ? Number.NaN : median(gaps.cross),
         // Of all hand-overs; a lock that picks its next holder at random across N processes gives (N − 1) / N.
         crossShare: gaps.all.length === 0 ? Number.NaN : gaps.cross.length / gaps.all.length,
+        // The peers read and write with plain GET/SET, latchkey with the store's get and a lease-checked write.
+        sectionP50: sections.length === 0 ? Number.NaN : median(sections.map((section) => section.exit - section.enter)),
       };
     },
     probeMetrics: async () => {
