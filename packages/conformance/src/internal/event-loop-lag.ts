@@ -18,13 +18,24 @@
  *   timer still fired late, the process was not scheduled when it was due — the machine's doing,
  *   not the backend's. A loop that was busy ran code: a backend that computes, busy-waits or
  *   blocks synchronously (a synchronous sleep, synchronous disk I/O) for 60 ms kept the loop
- *   active for 60 ms, even when the machine preempted it halfway, and earns no outside lag.
+ *   active for 60 ms and earns no outside lag;
+ * - on top of that, on Linux, the time this thread spent RUNNABLE BUT NOT RUNNING during the
+ *   interval (its run-queue wait in `/proc/thread-self/schedstat`) is outside lag whatever code
+ *   was running — the machine giving the CPU to other processes, also in the middle of a
+ *   callback, which the idle rule above cannot see — except the wait that fell inside the
+ *   backend's own synchronous code (measured around each call, see {@link backendCodeEntered}):
+ *   a backend that computes for 60 ms on a loaded machine is blamed for all of it. A backend
+ *   that blocks synchronously is sleeping, not runnable, so this rule gives it nothing either.
+ *   What it cannot see: a backend computing in a callback of its own after its first `await`
+ *   has its run-queue wait there counted as outside.
  *
  * The loop's active time is everyone's (other checks' work too), so it can only make the outside
  * share smaller: the attribution errs towards blaming the backend. What it cannot tell apart:
  * code a backend runs on its own timers BETWEEN its calls looks like the test's own. A retry
  * that allows is still reported as flaky with these numbers, never passed silently.
  */
+import { readFileSync } from 'node:fs';
+
 const INTERVAL_MS = 10;
 const KEEP_MS = 120_000;
 
@@ -50,6 +61,10 @@ let timer: ReturnType<typeof setInterval> | undefined;
 let holders = 0;
 let last = 0;
 let lastLoop = performance.eventLoopUtilization();
+/** This thread's run-queue wait at the last sample, in ms (undefined where it cannot be read). */
+let lastWait: number | undefined;
+/** Run-queue wait that fell inside backend code since the last sample, in ms. */
+let backendWait = 0;
 /** Backend calls in progress now. */
 let inFlight = 0;
 /** Whether a backend call was in progress at some moment since the last sample. */
@@ -67,22 +82,46 @@ function activeMsSince(previous: EventLoopUtilization): number {
   return performance.eventLoopUtilization(previous).active;
 }
 
-/** The lag of the interval ending `now`, and its outside share. */
-function measure(now: number): { lag: number; outside: number } {
+const SCHEDSTAT = '/proc/thread-self/schedstat';
+/** Whether {@link SCHEDSTAT} could be read (checked once). */
+let schedstatReadable = true;
+
+/**
+ * How long this thread has waited for a CPU while runnable, in ms since it started (the second
+ * field of Linux's schedstat, in ns); undefined where the file does not exist or cannot be read.
+ */
+function runQueueWaitMs(): number | undefined {
+  if (!schedstatReadable) return undefined;
+  try {
+    const wait = Number(readFileSync(SCHEDSTAT, 'latin1').split(' ')[1]);
+    if (Number.isFinite(wait)) return wait / 1e6;
+  } catch {
+    // Not Linux, or no /proc: the idle rule alone applies (see the file comment).
+  }
+  schedstatReadable = false;
+  return undefined;
+}
+
+/** The lag of the interval ending `now`, and its outside share (`wait`: run-queue wait now). */
+function measure(now: number, wait: number | undefined): { lag: number; outside: number } {
   const lag = Math.max(0, now - last - INTERVAL_MS);
   if (!touched && inFlight === 0) return { lag, outside: lag };
-  if (firstCall === undefined) return { lag, outside: Math.max(0, lag - activeMsSince(lastLoop)) };
+  const waited = wait === undefined || lastWait === undefined ? 0 : Math.min(lag, Math.max(0, wait - lastWait - backendWait));
+  if (firstCall === undefined) return { lag, outside: Math.max(waited, lag - activeMsSince(lastLoop)) };
   // Lag already suffered when the first call began was nobody's call; the rest only while idle.
   const before = Math.min(lag, Math.max(0, firstCall.at - last - INTERVAL_MS));
-  return { lag, outside: before + Math.max(0, lag - before - activeMsSince(firstCall.loop)) };
+  return { lag, outside: Math.max(waited, before + Math.max(0, lag - before - activeMsSince(firstCall.loop))) };
 }
 
 function sample(): void {
   const now = performance.now();
-  const { lag, outside } = measure(now);
+  const wait = runQueueWaitMs();
+  const { lag, outside } = measure(now, wait);
   samples.push({ at: now, lag, outside });
   last = now;
   lastLoop = performance.eventLoopUtilization();
+  lastWait = wait;
+  backendWait = 0;
   touched = inFlight > 0;
   firstCall = undefined;
   if (samples.length > 4096) samples = samples.filter((entry) => entry.at > now - KEEP_MS);
@@ -94,6 +133,7 @@ export function watchEventLoopLag(): () => void {
   if (timer === undefined) {
     last = performance.now();
     lastLoop = performance.eventLoopUtilization();
+    lastWait = runQueueWaitMs();
     touched = inFlight > 0;
     firstCall = undefined;
     timer = setInterval(sample, INTERVAL_MS);
@@ -129,6 +169,22 @@ export function backendCallStarted(): () => void {
   };
 }
 
+/**
+ * Marks the backend's own synchronous code as running until the returned function is called:
+ * the run-queue wait meanwhile is the backend's (see the file comment). Call it around the
+ * synchronous part of each backend call, inside {@link backendCallStarted}'s span.
+ */
+export function backendCodeEntered(): () => void {
+  if (timer === undefined || !schedstatReadable) return noop;
+  const before = runQueueWaitMs();
+  return () => {
+    const after = runQueueWaitMs();
+    if (before !== undefined && after !== undefined) backendWait += Math.max(0, after - before);
+  };
+}
+
+function noop(): void {}
+
 /** The worst lag since `startedAt` (a `performance.now()` reading), including now, split by attribution. */
 export function readLagSince(startedAt: number): LagReading {
   if (timer === undefined) return { outsideMs: 0, totalMs: 0 };
@@ -141,7 +197,7 @@ export function readLagSince(startedAt: number): LagReading {
     outsideMs = Math.max(outsideMs, Math.min(outside, within));
     totalMs = Math.max(totalMs, Math.min(lag, within));
   };
-  const current = measure(now);
+  const current = measure(now, runQueueWaitMs());
   add(now, current.lag, current.outside);
   for (let i = samples.length - 1; i >= 0; i--) {
     const entry = samples[i] as Sample;

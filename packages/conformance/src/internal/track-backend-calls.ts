@@ -1,5 +1,5 @@
 import type { Backend } from '@latchkey/core';
-import { backendCallStarted } from './event-loop-lag.js';
+import { backendCallStarted, backendCodeEntered } from './event-loop-lag.js';
 
 const tracked = new WeakSet<object>();
 
@@ -31,12 +31,15 @@ export function trackBackendCalls<B extends Backend>(backend: B): B {
         enumerable: false,
         value: function tracked(this: unknown, ...args: unknown[]): unknown {
           const ended = backendCallStarted();
+          const left = backendCodeEntered();
           let result: unknown;
           try {
             result = call.apply(this === undefined ? backend : this, args);
           } catch (error) {
             ended();
             throw error;
+          } finally {
+            left();
           }
           return followResult(result, ended);
         },
@@ -115,7 +118,14 @@ function trackIterable(iterable: AsyncIterable<unknown>): AsyncIterable<unknown>
               ended();
               return Promise.resolve({ done: true, value: args[0] });
             }
-            return Promise.resolve(fn.apply(iterator, args)).then(
+            const left = backendCodeEntered();
+            let pending: Promise<IteratorResult<unknown>>;
+            try {
+              pending = fn.apply(iterator, args);
+            } finally {
+              left();
+            }
+            return Promise.resolve(pending).then(
               (value) => {
                 ended();
                 return value;

@@ -1,6 +1,8 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
-import { backendCallStarted, lagSince, readLagSince, watchEventLoopLag } from '../../src/internal/event-loop-lag.js';
+import { backendCallStarted, backendCodeEntered, lagSince, readLagSince, watchEventLoopLag } from '../../src/internal/event-loop-lag.js';
 import { sleep } from '../../src/internal/timing.js';
 
 /** Holds the event loop (and a CPU) for `ms`, as CPU starvation or a blocking backend would. */
@@ -24,6 +26,40 @@ async function descheduledFor(ms: number): Promise<void> {
   const script = `sleep 0.05; kill -STOP ${process.pid}; sleep ${ms / 1000}; kill -CONT ${process.pid}`;
   const stopper = spawn('sh', ['-c', script], { stdio: 'ignore' });
   await new Promise<void>((resolve) => stopper.on('exit', () => resolve()));
+}
+
+/** Spins until this thread has used `ms` of CPU time (a backend computing), however long that takes. */
+function computeFor(ms: number): void {
+  const start = process.threadCpuUsage?.() ?? process.cpuUsage();
+  const used = (): number => {
+    const now = process.threadCpuUsage?.(start) ?? process.cpuUsage(start);
+    return (now.user + now.system) / 1000;
+  };
+  while (used() < ms) {
+    // Spin.
+  }
+}
+
+/** Whether this thread's run-queue wait can be read (Linux). */
+function schedstatReadable(): boolean {
+  try {
+    readFileSync('/proc/thread-self/schedstat', 'latin1');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Starts two CPU-bound processes per core for `ms`, so that this thread, when runnable, waits
+ * for a CPU about two thirds of the time; resolves once they run.
+ */
+async function hogCpus(ms: number): Promise<ChildProcess[]> {
+  const count = Math.min(16, 2 * availableParallelism());
+  const script = `process.stdout.write('go'); const end = Date.now() + ${ms}; while (Date.now() < end) {}`;
+  const hogs = Array.from({ length: count }, () => spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'ignore'] }));
+  await Promise.all(hogs.map((hog) => new Promise<void>((resolve) => hog.stdout?.once('data', () => resolve()))));
+  return hogs;
 }
 
 async function watching(work: () => Promise<void>): Promise<void> {
@@ -54,7 +90,9 @@ describe('event-loop lag', () => {
     await watching(async () => {
       const startedAt = performance.now();
       const ended = backendCallStarted();
+      const left = backendCodeEntered();
       busyFor(150);
+      left();
       ended();
       await sleep(30);
       const lag = readLagSince(startedAt);
@@ -79,7 +117,9 @@ describe('event-loop lag', () => {
     await watching(async () => {
       const startedAt = performance.now();
       const ended = backendCallStarted();
+      const left = backendCodeEntered();
       blockFor(150);
+      left();
       ended();
       await sleep(30);
       const lag = readLagSince(startedAt);
@@ -100,6 +140,39 @@ describe('event-loop lag', () => {
         const lag = readLagSince(startedAt);
         expect(lag.outsideMs, JSON.stringify(lag)).toBeGreaterThanOrEqual(100);
       });
+    },
+  );
+
+  it.runIf(schedstatReadable())(
+    'counts the wait for a CPU during a backend call as outside lag while other code runs, not inside the backend’s own code',
+    async () => {
+      // One set of CPU hogs for both halves: they slow every other test running meanwhile.
+      const hogs = await hogCpus(3000);
+      try {
+        await watching(async () => {
+          let startedAt = performance.now();
+          let ended = backendCallStarted();
+          computeFor(100);
+          ended();
+          await sleep(30);
+          const other = readLagSince(startedAt);
+          // 100 ms of CPU at about a third of a core: about 200 ms of it waiting to run.
+          expect(other.outsideMs, JSON.stringify(other)).toBeGreaterThanOrEqual(50);
+
+          await sleep(30);
+          startedAt = performance.now();
+          ended = backendCallStarted();
+          const left = backendCodeEntered();
+          computeFor(100);
+          left();
+          ended();
+          const own = readLagSince(startedAt);
+          expect(own.totalMs, JSON.stringify(own)).toBeGreaterThanOrEqual(100);
+          expect(own.outsideMs, JSON.stringify(own)).toBeLessThan(50);
+        });
+      } finally {
+        for (const hog of hogs) hog.kill('SIGKILL');
+      }
     },
   );
 
