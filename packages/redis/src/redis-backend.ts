@@ -31,6 +31,7 @@ import { RedisLocks } from './internal/locks.js';
 import { runLockScript } from './internal/replication.js';
 import { COMPARE_AND_SET, LOCKED_DELETE, LOCKED_SET, runScript } from './internal/scripts.js';
 import { dataKeyPattern, isDataKey, SCAN_COUNT, scanNodes } from './internal/value-keys.js';
+import { wireValue } from './internal/wire-value.js';
 import { WriteCoalescer } from './internal/write-coalescer.js';
 import {
   DEFAULT_MAX_VALUE_BYTES,
@@ -181,7 +182,7 @@ export class RedisBackend implements Backend {
       const dataKey = this.#layout.dataKey(key);
       const client = this.#client;
       if (lease === undefined) {
-        const bytes = toBuffer(value, this.#mustCopy());
+        const bytes = wireValue(value, this.#mustCopy());
         return this.#calls.run('set', async (): Promise<WriteOutcome> => {
           this.#writes.hold();
           await (ttl === '' ? client.set(dataKey, bytes) : ttl === EXPIRED ? client.del(dataKey) : client.set(dataKey, bytes, 'PX', ttl));
@@ -209,12 +210,12 @@ export class RedisBackend implements Backend {
       checkExpiresAt(options.expiresAt);
       if (entries.length === 0) return undefined;
       const copy = this.#mustCopy();
-      const values = entries.map(([, value]) => toBuffer(value, copy));
+      const values = entries.map(([, value]) => wireValue(value, copy));
       const ttl = ttlArg(options.expiresAt);
       const dataKeys = entries.map(([key]) => this.#layout.dataKey(key));
       const write = (pipeline: ChainableCommander, index: number): unknown => {
         const dataKey = dataKeys[index] as string;
-        const value = values[index] as Buffer;
+        const value = values[index] as string | Buffer;
         return ttl === ''
           ? pipeline.set(dataKey, value)
           : ttl === EXPIRED
