@@ -183,7 +183,9 @@ export interface BackendCapabilities {
    * `deleteMany`) settles within this many ms by the backend's own deadline (`0`: at once, as
    * in-process stores do). Informational: the core bounds every call of the chain by its own
    * `operationTimeoutMs` whatever is declared here (one shared timer for all calls in flight,
-   * so the backstop costs no timer per call), because any proxy in the chain may stall.
+   * so the backstop costs no timer per call), because any proxy in the chain may stall. Only a
+   * promise the chain hands back straight from a `CallRunner` with a timeout no longer than
+   * `operationTimeoutMs` gets no second deadline: that runner's fires first anyway.
    */
   readonly callDeadlineMs?: number;
 }

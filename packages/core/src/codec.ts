@@ -1,5 +1,6 @@
 import { deserialize, serialize } from 'node:v8';
 import { SerializationError } from './errors.js';
+import { seal, sealJsonText } from './internal/envelope.js';
 import { decodeJsonPayload, encodeJsonPayload, isJsonExact, JSON_TAG } from './internal/tagged-json.js';
 
 /**
@@ -101,8 +102,29 @@ export function encodeWith(codec: Codec, value: unknown): Uint8Array {
   try {
     return codec.encode(value);
   } catch (error) {
-    throw new SerializationError(`The ${codec.name} codec cannot encode this value: ${messageOf(error)}`, { cause: error });
+    throw encodeFailure(codec, error);
   }
+}
+
+/**
+ * The encoded and sealed bytes of `value` (see `seal` in the envelope): with
+ * {@link taggedCodec} and a value for JSON, the envelope and the payload are written in one
+ * buffer; otherwise `seal(encodeWith(codec, value), …)`. The same bytes and errors either way.
+ */
+export function encodeSealed(codec: Codec, value: unknown, expiresAt: number | undefined, key: string | undefined): Uint8Array {
+  if (codec !== taggedCodec) return seal(encodeWith(codec, value), expiresAt, key);
+  let text: string | undefined;
+  try {
+    text = isJsonExact(value) ? JSON.stringify(value) : undefined;
+  } catch (error) {
+    // As taggedCodec.encode and encodeWith would have wrapped it.
+    throw encodeFailure(codec, new SerializationError(messageOf(error), { cause: error }));
+  }
+  return text === undefined ? seal(encodeWith(codec, value), expiresAt, key) : sealJsonText(text, expiresAt, key);
+}
+
+function encodeFailure(codec: Codec, error: unknown): SerializationError {
+  return new SerializationError(`The ${codec.name} codec cannot encode this value: ${messageOf(error)}`, { cause: error });
 }
 
 /** Decodes with `codec`, wrapping any failure in {@link SerializationError}. */

@@ -1,5 +1,5 @@
-import type { Backend, BackendWriteOptions, StoredValue } from './backend.js';
-import { decodeAt, encodeWith } from './codec.js';
+import type { Backend, BackendWriteOptions, StoredValue, WriteOutcome } from './backend.js';
+import { decodeAt, encodeSealed } from './codec.js';
 import {
   AlreadyConfiguredError,
   BackendError,
@@ -13,9 +13,9 @@ import {
   ValueTooLargeError,
 } from './errors.js';
 import type { LockHost, ResolvedConfig } from './internal/config.js';
-import { withDeadline } from './backend-kit/call-runner.js';
+import { noteNextRun, settlesWithin, withDeadline } from './backend-kit/call-runner.js';
 import { reportGiveBackFailure } from './backend-kit/warnings.js';
-import { carriedKey, expiryOf, open, payloadOffset, reseal, seal } from './internal/envelope.js';
+import { carriedKey, expiryOf, open, payloadOffset, reseal } from './internal/envelope.js';
 import { forgetStore } from './internal/registry-state.js';
 import { resolveConfig } from './internal/resolve-config.js';
 import { traceCall, type Writable } from './internal/trace.js';
@@ -126,7 +126,13 @@ export class KeyValueStore implements AsyncDisposable {
   async #get<T>(key: string, trace: StoreTrace | undefined): Promise<T> {
     const config = this.#resolved();
     const stored = this.#storedKey(config, key);
-    const bytes = await this.#call(config, 'get', () => config.chain.get(stored));
+    let bytes: StoredValue | undefined;
+    try {
+      noteNextRun();
+      bytes = await this.#send(config, 'get', config.chain.get(stored));
+    } catch (error) {
+      throw this.#callError('get', error);
+    }
     const found = this.#decode<T>(config, bytes, Date.now());
     if (trace !== undefined) {
       trace.missCount = found === MISSING ? 1 : 0;
@@ -148,7 +154,13 @@ export class KeyValueStore implements AsyncDisposable {
   async #find<T>(key: string, trace: StoreTrace | undefined): Promise<T | undefined> {
     const config = this.#resolved();
     const stored = this.#storedKey(config, key);
-    const bytes = await this.#call(config, 'get', () => config.chain.get(stored));
+    let bytes: StoredValue | undefined;
+    try {
+      noteNextRun();
+      bytes = await this.#send(config, 'get', config.chain.get(stored));
+    } catch (error) {
+      throw this.#callError('get', error);
+    }
     const found = this.#decode<T>(config, bytes, Date.now());
     if (trace !== undefined) {
       trace.missCount = found === MISSING ? 1 : 0;
@@ -183,7 +195,13 @@ export class KeyValueStore implements AsyncDisposable {
       }
       return [];
     }
-    const found = await this.#call(config, 'getMany', () => config.chain.getMany(stored));
+    let found: (StoredValue | undefined)[];
+    try {
+      noteNextRun();
+      found = await this.#send(config, 'getMany', config.chain.getMany(stored));
+    } catch (error) {
+      throw this.#callError('getMany', error);
+    }
     if (!Array.isArray(found) || found.length !== stored.length) {
       throw new BackendError(
         `getMany: the backend answered ${Array.isArray(found) ? found.length : describe(found)} values for ${stored.length} keys.`,
@@ -233,7 +251,13 @@ export class KeyValueStore implements AsyncDisposable {
     // One instant for the envelope and the backend, so that at 1 ms resolution they agree (has()).
     const expiresAt = ttlMs === undefined ? undefined : Date.now() + ttlMs;
     const bytes = this.#encode(config, key, stored, value, expiresAt);
-    const outcome = await this.#call(config, 'set', () => config.chain.set(stored, bytes, writeOptions(expiresAt, lease)));
+    let outcome: WriteOutcome;
+    try {
+      noteNextRun();
+      outcome = await this.#send(config, 'set', config.chain.set(stored, bytes, writeOptions(expiresAt, lease)));
+    } catch (error) {
+      throw this.#callError('set', error);
+    }
     if (trace !== undefined) trace.outcome = outcome === 'lease-lost' ? 'lease-lost' : 'written';
     if (outcome === 'lease-lost') {
       options.lock?.markLost();
@@ -746,7 +770,7 @@ export class KeyValueStore implements AsyncDisposable {
 
   #encode(config: ResolvedConfig, key: string, stored: string, value: unknown, expiresAt: number | undefined): Uint8Array {
     // The user key travels with the value only when the stored key cannot name it (keys()).
-    const bytes = seal(encodeWith(config.codec, value), expiresAt, stored === key ? undefined : key);
+    const bytes = encodeSealed(config.codec, value, expiresAt, stored === key ? undefined : key);
     if (config.maxValueBytes !== undefined && bytes.byteLength > config.maxValueBytes) {
       throw new ValueTooLargeError(bytes.byteLength, config.maxValueBytes, key);
     }
@@ -775,6 +799,25 @@ export class KeyValueStore implements AsyncDisposable {
 
   #call<T>(config: ResolvedConfig, what: string, work: () => Promise<T>): Promise<T> {
     return config.calls.run(what, work);
+  }
+
+  /**
+   * {@link #call} for the hot path, given the promise of a backend call made right after
+   * {@link noteNextRun} (the caller maps a synchronous throw with {@link #callError}): when it comes from a
+   * `CallRunner` whose deadline is no later than the store's (every adapter of this
+   * repository, unless a proxy wraps it), that runner already bounds it and the store's own
+   * deadline would never fire first, so the call costs one deadline, not two.
+   */
+  #send<T>(config: ResolvedConfig, what: string, started: Promise<T>): Promise<T> {
+    return settlesWithin(started, config.operationTimeoutMs) ? started : config.calls.bound(what, started);
+  }
+
+  /** What a failed {@link #send} rejects with: a latchkey error as it is, anything else as the `cause` of a {@link BackendError} (as the store's runner maps it). */
+  #callError(what: string, error: unknown): LatchkeyError {
+    if (error instanceof LatchkeyError) return error;
+    return new BackendError(`KeyValueStore "${this.name}": ${what} failed: ${error instanceof Error ? error.message : String(error)}`, {
+      cause: error,
+    });
   }
 }
 

@@ -85,13 +85,14 @@ class PendingCall<T> implements Call {
   sent = false;
   /** What settled the call early (its timeout, the caller's abort reason, close), given to {@link check}. */
   error: unknown;
+  /** The caller's promise's resolvers: set once the call waits on a promise (none for a result returned at once). */
+  resolve: (value: T) => void = noop;
+  reject: (error: unknown) => void = noop;
   #controller: AbortController | undefined;
 
   constructor(
     readonly what: string,
     readonly deadline: number,
-    readonly resolve: (value: T) => void,
-    readonly reject: (error: unknown) => void,
     readonly onLate: ((value: T) => void) | undefined,
   ) {}
 
@@ -109,6 +110,55 @@ class PendingCall<T> implements Call {
   abort(reason: unknown): void {
     this.#controller?.abort(reason);
   }
+}
+
+function noop(): void {}
+
+/**
+ * Whether the next {@link CallRunner.run} (of any runner in this process) should note the
+ * promise it returns, and that promise with the timeout of its runner: it settles at the latest
+ * `timeoutMs` after it was made. Set by {@link noteNextRun} and read by {@link settlesWithin}
+ * in the same synchronous step, so that a caller bounding calls of its own (the store) can tell
+ * that the promise a backend handed back is already bounded. Only on request: keeping a fresh
+ * promise in module state costs every call a write barrier.
+ */
+let noting = false;
+let notedPromise: Promise<unknown> | undefined;
+let notedTimeoutMs = Infinity;
+
+function note<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
+  if (noting) {
+    noting = false;
+    notedPromise = promise;
+    notedTimeoutMs = timeoutMs;
+  }
+  return promise;
+}
+
+/**
+ * Asks the next {@link CallRunner.run} in this process to note the promise it returns, for
+ * {@link settlesWithin}. Call right before the backend call whose promise you will check.
+ *
+ * @internal
+ */
+export function noteNextRun(): void {
+  noting = true;
+}
+
+/**
+ * True when `promise` is the one the run asked for by {@link noteNextRun} returned, from a
+ * runner whose deadline is at most `timeoutMs`: it then settles within `timeoutMs` of now by
+ * that runner's deadline (which started earlier in the same synchronous step), so a deadline of
+ * one's own around it would never fire first. Forgets the promise either way, so that its
+ * result is not kept alive.
+ *
+ * @internal
+ */
+export function settlesWithin(promise: unknown, timeoutMs: number): boolean {
+  const bounded = promise === notedPromise && notedTimeoutMs <= timeoutMs;
+  noting = false;
+  notedPromise = undefined;
+  return bounded;
 }
 
 /**
@@ -170,32 +220,67 @@ export class CallRunner {
     }
     const signal = options?.signal;
     if (signal?.aborted === true) return Promise.reject(signal.reason);
-    let call!: PendingCall<T>;
+    const call = new PendingCall<T>(what, performance.now() + this.#timeoutMs, options?.onLate);
+    const connection = this.#connection;
+    if (connection !== undefined && !connection.ready) {
+      const started = connection.whenReady().then(() => {
+        // A call whose deadline passed while it waited for the connection is never sent.
+        if (call.settled) return undefined as T;
+        call.sent = true;
+        return work(call);
+      });
+      return note(this.#track(call, started, signal), this.#timeoutMs);
+    }
+    call.sent = true;
+    let result: Promise<T> | T;
+    try {
+      result = work(call);
+    } catch (error) {
+      call.settled = true;
+      return note(Promise.reject(this.#map(error, call as PendingCall<unknown>, signal)), 0);
+    }
+    // Work that answered at once (a synchronous driver, a guard's refusal) is settled already:
+    // no deadline, no timer, nothing linked. Unless the work aborted the caller's signal itself.
+    if (!isThenable(result) && !isAborted(signal)) {
+      call.settled = true;
+      return note(Promise.resolve(result), 0);
+    }
+    return note(this.#track(call, Promise.resolve(result), signal), this.#timeoutMs);
+  }
+
+  /**
+   * Bounds `started`, a call already handed to the backend, by this runner's deadline: the
+   * store's form of {@link run}, for a promise it got from a backend method it called itself.
+   *
+   * @internal
+   */
+  bound<T>(what: string, started: Promise<T> | T): Promise<T> {
+    if (this.#closed) return Promise.reject(new BackendClosedError(`${this.#name} is closed: ${what} was not sent.`));
+    // A backend that answered with a plain value has answered.
+    if (!isThenable(started)) return Promise.resolve(started);
+    const call = new PendingCall<T>(what, performance.now() + this.#timeoutMs, undefined);
+    call.sent = true;
+    return this.#track(call, started, undefined);
+  }
+
+  /** Links `call` and settles the returned promise with what `started` gives, unless the deadline, the signal or close comes first. */
+  #track<T>(call: PendingCall<T>, started: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
     const promise = new Promise<T>((resolve, reject) => {
-      call = new PendingCall<T>(what, performance.now() + this.#timeoutMs, resolve, reject, options?.onLate);
+      call.resolve = resolve;
+      call.reject = reject;
     });
     const linked = call as PendingCall<unknown>;
     this.#link(linked);
     if (signal !== undefined) {
-      const onAbort = (): void => this.#fail(linked, signal.reason);
-      signal.addEventListener('abort', onAbort, { once: true });
-      void promise.then(
-        () => signal.removeEventListener('abort', onAbort),
-        () => signal.removeEventListener('abort', onAbort),
-      );
-    }
-    const connection = this.#connection;
-    let started: Promise<T>;
-    if (connection === undefined || connection.ready) {
-      call.sent = true;
-      started = start(work, call);
-    } else {
-      started = connection.whenReady().then(() => {
-        // A call whose deadline passed while it waited for the connection is never sent.
-        if (call.settled) return undefined as T;
-        call.sent = true;
-        return start(work, call);
-      });
+      if (signal.aborted) this.#fail(linked, signal.reason);
+      else {
+        const onAbort = (): void => this.#fail(linked, signal.reason);
+        signal.addEventListener('abort', onAbort, { once: true });
+        void promise.then(
+          () => signal.removeEventListener('abort', onAbort),
+          () => signal.removeEventListener('abort', onAbort),
+        );
+      }
     }
     started.then(
       (value) => {
@@ -313,12 +398,13 @@ export class CallRunner {
   }
 }
 
-function start<T>(work: (call: Call) => Promise<T> | T, call: Call): Promise<T> {
-  try {
-    return Promise.resolve(work(call));
-  } catch (error) {
-    return Promise.reject(error);
-  }
+/** Read through a call, so that the check after the work is not narrowed by the one before it. */
+function isAborted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true;
+}
+
+function isThenable<T>(value: Promise<T> | T): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null | undefined)?.then === 'function';
 }
 
 /**

@@ -22,7 +22,8 @@ export interface ResolvedConfig {
   readonly ttlResolutionMs: number;
   /**
    * Runs every backend call of the store under `operationTimeoutMs` — whatever the chain
-   * declares, since any proxy may stall — with one timer for all calls in flight.
+   * declares, since any proxy may stall — with one timer for all calls in flight. The hot
+   * data calls skip it for a promise a `CallRunner` no slower than the store already bounds.
    */
   readonly calls: CallRunner;
   /** Which optional data methods the backend beneath the proxies implements (the chain passes them on). */

@@ -1,4 +1,5 @@
 import { SerializationError } from '../errors.js';
+import { JSON_TAG } from './tagged-json.js';
 
 // Stored layout:
 //   version 1: [MAGIC, 1, flags, (f64 BE expiresAt if flags & HAS_EXPIRY), payload…]
@@ -29,24 +30,72 @@ export interface Opened {
  * Pass `key` only when the stored key is not the user key.
  */
 export function seal(payload: Uint8Array, expiresAt: number | undefined, key?: string): Uint8Array {
-  const expiryBytes = expiresAt === undefined ? 0 : EXPIRY_BYTES;
   const keyBytes = key === undefined ? 0 : utf8Length(key);
-  const keyField = key === undefined ? 0 : KEY_LENGTH_BYTES + keyBytes;
   // allocUnsafe draws small buffers from Node's shared pool (far less GC than a fresh
   // ArrayBuffer per value); every byte is written below, so nothing uninitialised escapes.
-  const out = Buffer.allocUnsafe(HEADER + expiryBytes + keyField + payload.byteLength);
+  const out = Buffer.allocUnsafe(headerLength(expiresAt, key, keyBytes) + payload.byteLength);
+  out.set(payload, writeHeader(out, expiresAt, key, keyBytes));
+  return out;
+}
+
+/**
+ * {@link seal} of the tagged-JSON payload of `text` (the tag `J`, then `text` as UTF-8), made
+ * in one step: the same bytes as `seal(encodeJsonPayload(value), expiresAt, key)`, without the
+ * payload's own buffer and its copy. `text` is `JSON.stringify` of a value `isJsonExact` passed.
+ */
+export function sealJsonText(text: string, expiresAt: number | undefined, key?: string): Uint8Array {
+  const keyBytes = key === undefined ? 0 : utf8Length(key);
+  const at = headerLength(expiresAt, key, keyBytes);
+  if (text.length < CONCAT_LIMIT) {
+    // One string, one UTF-8 write: the header's fixed bytes are ASCII, the binary fields are
+    // placeholders overwritten below, and the key is UTF-8 like the text (as writeKey writes it).
+    const prefix =
+      expiresAt === undefined ? (key === undefined ? PREFIX_1 : PREFIX_2) : key === undefined ? PREFIX_1_EXPIRY : PREFIX_2_EXPIRY;
+    const out = Buffer.from(key === undefined ? prefix + JSON_TAG_CHAR + text : prefix + key + JSON_TAG_CHAR + text, 'utf8');
+    if (expiresAt !== undefined) out.writeDoubleBE(expiresAt, HEADER);
+    if (key !== undefined) out.writeUInt32BE(keyBytes, at - keyBytes - KEY_LENGTH_BYTES);
+    return out;
+  }
+  const textBytes = Buffer.byteLength(text, 'utf8');
+  // Every byte is written below, so nothing uninitialised escapes.
+  const out = Buffer.allocUnsafe(at + 1 + textBytes);
+  writeHeader(out, expiresAt, key, keyBytes);
+  out[at] = JSON_TAG;
+  out.write(text, at + 1, textBytes, 'utf8');
+  return out;
+}
+
+/** Texts shorter than this are sealed by concatenation (cheapest for short strings); longer ones are written in place, sparing a flattened copy. */
+const CONCAT_LIMIT = 1024;
+const JSON_TAG_CHAR = String.fromCharCode(JSON_TAG);
+const EXPIRY_PLACEHOLDER = '\0'.repeat(EXPIRY_BYTES);
+const KEY_LENGTH_PLACEHOLDER = '\0'.repeat(KEY_LENGTH_BYTES);
+const PREFIX_1 = String.fromCharCode(MAGIC, VERSION_1, 0);
+const PREFIX_1_EXPIRY = String.fromCharCode(MAGIC, VERSION_1, HAS_EXPIRY) + EXPIRY_PLACEHOLDER;
+const PREFIX_2 = String.fromCharCode(MAGIC, VERSION_2, 0) + KEY_LENGTH_PLACEHOLDER;
+const PREFIX_2_EXPIRY = String.fromCharCode(MAGIC, VERSION_2, HAS_EXPIRY) + EXPIRY_PLACEHOLDER + KEY_LENGTH_PLACEHOLDER;
+
+/** Bytes before the payload: the header, the expiry if any, the carried key's length and bytes if any. */
+function headerLength(expiresAt: number | undefined, key: string | undefined, keyBytes: number): number {
+  return HEADER + (expiresAt === undefined ? 0 : EXPIRY_BYTES) + (key === undefined ? 0 : KEY_LENGTH_BYTES + keyBytes);
+}
+
+/** Writes everything before the payload into `out`; returns where the payload starts. */
+function writeHeader(out: Buffer, expiresAt: number | undefined, key: string | undefined, keyBytes: number): number {
   out[0] = MAGIC;
   out[1] = key === undefined ? VERSION_1 : VERSION_2;
   out[2] = expiresAt === undefined ? 0 : HAS_EXPIRY;
-  if (expiresAt !== undefined) out.writeDoubleBE(expiresAt, HEADER);
-  let at = HEADER + expiryBytes;
+  let at = HEADER;
+  if (expiresAt !== undefined) {
+    out.writeDoubleBE(expiresAt, HEADER);
+    at += EXPIRY_BYTES;
+  }
   if (key !== undefined) {
     out.writeUInt32BE(keyBytes, at);
     writeKey(out, key, keyBytes, at + KEY_LENGTH_BYTES);
-    at += keyField;
+    at += KEY_LENGTH_BYTES + keyBytes;
   }
-  out.set(payload, at);
-  return out;
+  return at;
 }
 
 // Keys are short and mostly ASCII: a JS loop beats a call into the UTF-8 encoder for them.
