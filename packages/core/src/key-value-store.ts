@@ -246,7 +246,7 @@ export class KeyValueStore implements AsyncDisposable {
     const config = this.#resolved();
     const stored = this.#storedKey(config, key);
     optionalObject('set options', options);
-    const ttlMs = optionalDuration('ttlMs', options.ttlMs, { positive: true }) ?? config.ttlMs;
+    const ttlMs = optionalDuration('ttlMs', options.ttlMs, POSITIVE) ?? config.ttlMs;
     const lease = options.lock === undefined ? undefined : this.#checkLock(options.lock, key);
     // One instant for the envelope and the backend, so that at 1 ms resolution they agree (has()).
     const expiresAt = ttlMs === undefined ? undefined : Date.now() + ttlMs;
@@ -285,7 +285,7 @@ export class KeyValueStore implements AsyncDisposable {
   ): Promise<void> {
     const config = this.#resolved();
     optionalObject('setMany options', options);
-    const callTtlMs = optionalDuration('ttlMs', options.ttlMs, { positive: true }) ?? config.ttlMs;
+    const callTtlMs = optionalDuration('ttlMs', options.ttlMs, POSITIVE) ?? config.ttlMs;
     const parsed = toEntries(entries);
     if (trace !== undefined) trace.keyCount = parsed.length;
     const now = Date.now();
@@ -419,7 +419,7 @@ export class KeyValueStore implements AsyncDisposable {
   async #touch(key: string, ttlMs: number, trace: StoreTrace | undefined): Promise<void> {
     const config = this.#resolved();
     const stored = this.#storedKey(config, key);
-    const duration = optionalDuration('ttlMs', ttlMs, { positive: true });
+    const duration = optionalDuration('ttlMs', ttlMs, POSITIVE);
     if (duration === undefined) throw new ValidationError('touch: ttlMs is required.');
     const miss = (): never => {
       if (trace !== undefined) trace.outcome = 'miss';
@@ -647,7 +647,7 @@ export class KeyValueStore implements AsyncDisposable {
   ): Promise<T> {
     if (typeof creator !== 'function') throw new ValidationError('getOrCreate: creator must be a function.');
     optionalObject('getOrCreate options', options);
-    const ttlMs = optionalDuration('ttlMs', options.ttlMs, { positive: true });
+    const ttlMs = optionalDuration('ttlMs', options.ttlMs, POSITIVE);
     const waitMs = optionalDuration('waitMs', options.waitMs);
     const signal = optionalSignal('signal', options.signal);
     try {
@@ -822,6 +822,8 @@ export class KeyValueStore implements AsyncDisposable {
 }
 
 const MISSING: unique symbol = Symbol('missing');
+/** The options of a positive-duration check, made once (not an object per `set`). */
+const POSITIVE = { positive: true } as const;
 /** How many values `keys()` reads per `getMany` to learn their user keys. */
 const KEYS_PAGE = 100;
 /** How many keys the listing fallback of `clear()` deletes per `deleteMany`. */
@@ -872,7 +874,7 @@ function toEntries(entries: Record<string, unknown> | Iterable<SetManyEntry>): P
       const [key, value, options] = entry as [string, unknown, unknown];
       if (entry.length === 2 || options === undefined) return { key, value, ttlMs: undefined };
       const checked = optionalObject('setMany entry options', options) as { ttlMs?: unknown } | undefined;
-      return { key, value, ttlMs: optionalDuration('ttlMs', checked?.ttlMs, { positive: true }) };
+      return { key, value, ttlMs: optionalDuration('ttlMs', checked?.ttlMs, POSITIVE) };
     });
   }
   return Object.entries(entries).map(([key, value]) => ({ key, value, ttlMs: undefined }));
