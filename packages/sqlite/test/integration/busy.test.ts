@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { BackendTimeoutError } from '@latchkey/core';
+import { BackendClosedError, BackendTimeoutError } from '@latchkey/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteBackend } from '../../src/index.js';
 import { bytes, tempDir, text, uniqueTable } from '../support/files.js';
@@ -94,6 +94,30 @@ describe('another connection holding the write lock', () => {
     const elapsedMs = performance.now() - startedAt;
     expect(elapsedMs, `written after ${elapsedMs.toFixed(0)} ms`).toBeGreaterThanOrEqual(140);
     expect(text(await store.get('k'))).toBe('after the commit');
+  });
+
+  it('settles a write still retrying on the locked file with BackendClosedError when the backend closes, before its deadline', async () => {
+    const store = await backend();
+    const release = holdWriteLock();
+    try {
+      const startedAt = performance.now();
+      const write = store.set('k', bytes('v')).then(
+        () => undefined,
+        (reason: unknown) => reason,
+      );
+      // The first try found the file locked (busyTimeoutMs of waiting): the call is now between tries.
+      await new Promise((resolve) => setTimeout(resolve, busyTimeoutMs));
+      await store.close();
+      const error = await write;
+      const elapsedMs = performance.now() - startedAt;
+      expect(error).toBeInstanceOf(BackendClosedError);
+      // Settled by close, not by the deadline (which is 600 ms away; one more try blocks busyTimeoutMs at most).
+      expect(elapsedMs, `settled after ${elapsedMs.toFixed(0)} ms`).toBeLessThan(operationTimeoutMs - busyTimeoutMs);
+    } finally {
+      release();
+    }
+    const check = await backend(store.table);
+    expect(await check.get('k'), 'the write that was ended wrote nothing').toBeUndefined();
   });
 
   it('rejects an acquire that cannot take the write lock with BackendTimeoutError and leaves the key free', async () => {
