@@ -36,7 +36,10 @@ export interface MongoBackendOptions {
    * Create (idempotently, on first use) a TTL index that lets the server delete documents
    * whose value expired and that never held a lock. Reads filter out expired values
    * themselves either way; the index only reclaims space. Servers without TTL indexes
-   * (FerretDB 1.x) get a one-time warning; call `purgeExpired()` there instead.
+   * (FerretDB 1.x) get a one-time warning; call `purgeExpired()` there instead. With `false`,
+   * documents this backend creates carry no `purgeable` mark, so a TTL index another backend
+   * made on the collection never removes them either (they go by `purgeExpired()`, a delete or
+   * an overwrite).
    * @default true
    */
   readonly documentTtlIndex?: boolean;

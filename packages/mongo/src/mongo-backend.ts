@@ -72,6 +72,14 @@ const CAPABILITIES: BackendCapabilities = Object.freeze({
 // Keys per batch command stay far below the 16 MiB command limit.
 const MAX_BATCH_KEY_BYTES = 4 * 1024 * 1024;
 
+/**
+ * What a data write that creates a document adds when the backend keeps a TTL index: the mark
+ * the index is partial on. Without the index nothing reads it, so it is left out: one field
+ * less in every document (on FerretDB 1.x a `find` of 100 three-field documents took ~15%
+ * longer than of the same documents without it).
+ */
+const PURGEABLE: Document = Object.freeze({ [FIELD.purgeable]: true });
+
 /** Documents per `keys()` cursor batch: few round trips, bounded memory. */
 const KEYS_BATCH = 1000;
 let warnedNoTtlIndex = false;
@@ -194,7 +202,7 @@ export class MongoBackend implements Backend {
           const result = await this.#collection.updateOne(leaseFilter(key, lease.token, new Date()), update);
           return result.matchedCount === 1 ? 'written' : 'lease-lost';
         }
-        const upsert = { ...update, $setOnInsert: { [FIELD.purgeable]: true } };
+        const upsert = this.#options.documentTtlIndex ? { ...update, $setOnInsert: PURGEABLE } : update;
         await retryDuplicateKey(() => this.#collection.updateOne(idFilter(key), upsert, { upsert: true }));
         return 'written';
       },
@@ -216,13 +224,11 @@ export class MongoBackend implements Backend {
           last.delete(key);
           last.set(key, value);
         }
-        return [...last].map(([key, value]): AnyBulkWriteOperation => ({
-          updateOne: {
-            filter: idFilter(key),
-            update: { ...valueUpdate(value, options.expiresAt), $setOnInsert: { [FIELD.purgeable]: true } },
-            upsert: true,
-          },
-        }));
+        const marked = this.#options.documentTtlIndex;
+        return [...last].map(([key, value]): AnyBulkWriteOperation => {
+          const update = valueUpdate(value, options.expiresAt);
+          return { updateOne: { filter: idFilter(key), update: marked ? { ...update, $setOnInsert: PURGEABLE } : update, upsert: true } };
+        });
       },
       (operations) =>
         operations.length === 0

@@ -12,9 +12,9 @@ import { InvalidKeyError, checkStoredEntries, checkStoredKey, checkStoredKeys, t
  *   exist only for its lock or fence).
  * - `lock`/`fence`: the lease and the per-key fencing counter. Once a key has been locked its
  *   document keeps `fence` for good: data deletes unset `v`/`exp` instead of removing it.
- * - `purgeable: true`: set only when a data write creates the document, removed by the first
- *   lock acquire. The TTL index is partial on it, so the TTL monitor never removes a document
- *   that holds a lock or a fence.
+ * - `purgeable: true`: set only when a data write creates the document (and only by a backend
+ *   that keeps the TTL index), removed by the first lock acquire. The TTL index is partial on
+ *   it, so the TTL monitor never removes a document that holds a lock or a fence.
  */
 export const FIELD = {
   id: '_id',

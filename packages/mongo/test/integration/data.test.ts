@@ -86,7 +86,7 @@ describe.runIf(mongoAvailable('MongoBackend data'))('MongoBackend data', () => {
     });
 
     it('keeps one document per key: { _id, v: Binary, exp: Date, purgeable }', async () => {
-      const backend = fresh();
+      const backend = fresh({ documentTtlIndex: true });
       const expiresAt = Date.now() + 60_000;
       await backend.set('k', bytes('v'), { expiresAt });
       const doc = await rawCollection(backend).findOne({ _id: { $eq: 'k' } } as object);
@@ -94,6 +94,23 @@ describe.runIf(mongoAvailable('MongoBackend data'))('MongoBackend data', () => {
       expect(doc?.['exp']).toEqual(new Date(expiresAt));
       expect(doc?.['purgeable']).toBe(true);
       expect(await rawCollection(backend).countDocuments({})).toBe(1);
+    });
+
+    it('with documentTtlIndex: false, creates documents without the purgeable mark (set and setMany), with it: marked by both', async () => {
+      const unmarked = fresh({ documentTtlIndex: false });
+      await unmarked.set('a', bytes('v'));
+      await unmarked.setMany([['b', bytes('v')]], { expiresAt: Date.now() + 60_000 });
+      const plain = await rawCollection(unmarked).find({}).sort({ _id: 1 }).toArray();
+      expect(plain.map((doc) => Object.keys(doc).sort())).toStrictEqual([
+        ['_id', 'v'],
+        ['_id', 'exp', 'v'],
+      ]);
+      expect(text(await unmarked.get('a'))).toBe('v');
+      const marked = fresh({ documentTtlIndex: true });
+      await marked.set('a', bytes('v'));
+      await marked.setMany([['b', bytes('v')]]);
+      const docs = await rawCollection(marked).find({}).sort({ _id: 1 }).toArray();
+      expect(docs.map((doc) => doc['purgeable'])).toStrictEqual([true, true]);
     });
 
     it('drops the expiry when a value is rewritten without one', async () => {
