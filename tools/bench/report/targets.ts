@@ -106,9 +106,24 @@ function ratioGoal(suite: string, caseName: string | RegExp, goal: RatioGoal, la
       );
       if (ratio === undefined) return { status: 'not measured', reason: `${goal.reference} has no rounds with a rate above 0` };
       const pass = goal.strict ? ratio > goal.min : ratio >= goal.min;
-      return { status: pass ? 'pass' : 'fail', measured: `${ratio.toFixed(2)}×`, source: 'derived' };
+      return { status: pass ? 'pass' : 'fail', measured: ratioText(ratio, goal.min), source: 'derived' };
     },
   };
+}
+
+/** A ratio to 2 decimals, or to 3 where 2 would print the threshold itself (0.949 is not "0.95×"). */
+function ratioText(ratio: number, min: number): string {
+  return `${ratio.toFixed(ratio.toFixed(2) === min.toFixed(2) && ratio !== min ? 3 : 2)}×`;
+}
+
+/**
+ * The measured figure the harness recorded for a goal, or, where it reads as the threshold
+ * itself (`0.95×` for a goal of 0.95×, rounded), the same ratio worked out to 3 decimals.
+ */
+function recordedText(target: IssueTarget, result: CaseResult, actual: string, pass: boolean): string {
+  if (target.ratio === undefined || actual !== `${target.ratio.min.toFixed(2)}×`) return actual;
+  const derived = target.derive(result);
+  return derived.status === (pass ? 'pass' : 'fail') ? derived.measured : actual;
 }
 
 function metricVerdict(result: CaseResult, contender: string, key: string, max: number, digits: number): Verdict {
@@ -312,7 +327,11 @@ export function checkCase(suite: string, result: CaseResult): CaseTargets {
     if (index >= 0) {
       used.add(index);
       const recorded = result.targets[index] as (typeof result.targets)[number];
-      verdict = { status: recorded.pass ? 'pass' : 'fail', measured: recorded.actual, source: 'harness' };
+      verdict = {
+        status: recorded.pass ? 'pass' : 'fail',
+        measured: recordedText(target, result, recorded.actual, recorded.pass),
+        source: 'harness',
+      };
     } else verdict = target.derive(result);
     const detail = verdict.status === 'not measured' ? undefined : target.detail?.(result);
     if (detail !== undefined && verdict.status !== 'not measured') verdict = { ...verdict, measured: `${verdict.measured}; ${detail}` };

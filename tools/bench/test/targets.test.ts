@@ -88,6 +88,19 @@ describe('checkCase on the data cases', () => {
     }
   });
 
+  it('prints a ratio that rounds to the threshold with 3 decimals, derived or recorded as the threshold text', () => {
+    const [near] = dataCases('raw pg', 0.949, 1.5);
+    const derived = checkCase('postgres', near ?? caseResult('none', [])).issue.find((t) => t.label.endsWith('raw pg'));
+    expect(derived?.verdict).toEqual({ status: 'fail', measured: '0.949×', source: 'derived' });
+
+    const recordedNear = near ?? caseResult('none', []);
+    const label = derived?.label ?? '';
+    const recorded = checkCase('postgres', { ...recordedNear, targets: [{ label, pass: false, actual: '0.95×' }] }).issue.find(
+      (t) => t.label === label,
+    );
+    expect(recorded?.verdict).toEqual({ status: 'fail', measured: '0.949×', source: 'harness' });
+  });
+
   it('fails the keyv goal where keyv is faster, and says why it is not measured where keyv cannot run', () => {
     const [faster] = dataCases('raw memjs', 1, 0.8);
     const keyvGoal = checkCase('memcached', faster ?? caseResult('none', [])).issue.find((t) => t.label.endsWith('keyv'));
