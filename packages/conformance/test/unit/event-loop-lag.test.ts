@@ -28,11 +28,11 @@ async function descheduledFor(ms: number): Promise<void> {
   await new Promise<void>((resolve) => stopper.on('exit', () => resolve()));
 }
 
-/** Spins until this thread has used `ms` of CPU time (a backend computing), however long that takes. */
+/** Spins until this process has used `ms` of CPU time (a backend computing), however long that takes. */
 function computeFor(ms: number): void {
-  const start = process.threadCpuUsage?.() ?? process.cpuUsage();
+  const start = process.cpuUsage();
   const used = (): number => {
-    const now = process.threadCpuUsage?.(start) ?? process.cpuUsage(start);
+    const now = process.cpuUsage(start);
     return (now.user + now.system) / 1000;
   };
   while (used() < ms) {
