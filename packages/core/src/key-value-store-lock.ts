@@ -84,7 +84,10 @@ export class KeyValueStoreLock implements AsyncDisposable {
   #startedAt: number | undefined;
   /** When the lock was last won (monotonic clock), for the release message's `heldMs`. */
   #wonAt = 0;
-  #controller = new AbortController();
+  /** Made when {@link signal} is first read: most locks' signals are never looked at. */
+  #controller: AbortController | undefined;
+  /** Why the lock let go while nobody had read {@link signal}: the error is made once it is read. */
+  #abortedBy: (() => LatchkeyError) | undefined;
   #expiryTimer: ReturnType<typeof setTimeout> | undefined;
   #extendTimer: ReturnType<typeof setTimeout> | undefined;
 
@@ -141,7 +144,15 @@ export class KeyValueStoreLock implements AsyncDisposable {
 
   /** Aborts when the lock is released, expires, or is found lost; the reason says which. */
   get signal(): AbortSignal {
-    return this.#controller.signal;
+    let controller = this.#controller;
+    if (controller === undefined) {
+      controller = new AbortController();
+      this.#controller = controller;
+      const reason = this.#abortedBy;
+      this.#abortedBy = undefined;
+      if (reason !== undefined) controller.abort(reason());
+    }
+    return controller.signal;
   }
 
   /**
@@ -227,7 +238,7 @@ export class KeyValueStoreLock implements AsyncDisposable {
   async #letGo(atClose: boolean): Promise<void> {
     if (!this.#active) return;
     const lease = this.#lease;
-    this.#deactivate(new LockNotActiveError(this.key));
+    this.#deactivate(() => new LockNotActiveError(this.key));
     if (lease === undefined || (!atClose && this.#host.isClosed())) return;
     const config = this.#config;
     const chain = config.chain;
@@ -372,21 +383,34 @@ export class KeyValueStoreLock implements AsyncDisposable {
     this.#startedAt = startedAt;
     this.#wonAt = performance.now();
     this.#active = true;
-    if (this.#controller.signal.aborted) this.#controller = new AbortController();
+    // A signal that aborted belongs to the last holding; this one gets a new one when it is read.
+    if (this.#controller?.signal.aborted === true) this.#controller = undefined;
+    this.#abortedBy = undefined;
     this.#armTimers();
   }
 
-  #deactivate(reason: LatchkeyError): void {
+  #deactivate(reason: () => LatchkeyError): void {
     this.#host.track(this, false);
     this.#active = false;
     this.#clearTimers();
-    if (!this.#controller.signal.aborted) this.#controller.abort(reason);
+    this.#abort(reason);
   }
 
   /** The lease is gone but the holder has not released yet: abort the signal, stay active. */
   #lost(reason: LatchkeyError): void {
     this.#clearTimers();
-    if (!this.#controller.signal.aborted) this.#controller.abort(reason);
+    this.#abort(() => reason);
+  }
+
+  /**
+   * Aborts the signal with `reason` unless it aborted already (the first reason stands). An
+   * unread signal only notes it: an error's stack and an abort event cost more than the rest
+   * of a release.
+   */
+  #abort(reason: () => LatchkeyError): void {
+    const controller = this.#controller;
+    if (controller === undefined) this.#abortedBy ??= reason;
+    else if (!controller.signal.aborted) controller.abort(reason());
   }
 
   #armTimers(): void {

@@ -300,7 +300,10 @@ export class CallRunner {
    */
   close(): void {
     this.#closed = true;
-    this.failPending(new BackendClosedError(`${this.#name} was closed before the call settled.`));
+    // Nothing pending (a one-call runner of withDeadline closing after its call): no error to
+    // make, whose stack would cost more than the call's own bookkeeping.
+    if (this.#head === undefined) this.#disarm();
+    else this.failPending(new BackendClosedError(`${this.#name} was closed before the call settled.`));
   }
 
   /** Settles every pending call with `error` (for example when the connection is torn down). */
