@@ -20,12 +20,16 @@ function blockFor(ms: number): void {
 
 /**
  * Has a child stop this whole process for `ms` (SIGSTOP, then SIGCONT) while its event loop
- * waits idle, as a machine that does not schedule the process does.
+ * waits idle, as a machine that does not schedule the process does. Resolves with how long the
+ * event loop was idle meanwhile: less than `ms` when the stop landed while the loop ran code
+ * (the test runner's own work, say), which is a stall of code, not of an idle loop.
  */
-async function descheduledFor(ms: number): Promise<void> {
+async function descheduledFor(ms: number): Promise<number> {
+  const before = performance.eventLoopUtilization();
   const script = `sleep 0.05; kill -STOP ${process.pid}; sleep ${ms / 1000}; kill -CONT ${process.pid}`;
   const stopper = spawn('sh', ['-c', script], { stdio: 'ignore' });
   await new Promise<void>((resolve) => stopper.on('exit', () => resolve()));
+  return performance.eventLoopUtilization(before).idle;
 }
 
 /** Spins until this process has used `ms` of CPU time (a backend computing), however long that takes. */
@@ -132,13 +136,22 @@ describe('event-loop lag', () => {
     'counts the process not being scheduled while a backend call waits (the loop idle) as outside lag',
     async () => {
       await watching(async () => {
-        const startedAt = performance.now();
-        const ended = backendCallStarted();
-        await descheduledFor(200);
-        ended();
-        await sleep(30);
-        const lag = readLagSince(startedAt);
-        expect(lag.outsideMs, JSON.stringify(lag)).toBeGreaterThanOrEqual(100);
+        // Whether the stop lands while the loop is idle is up to the machine; a stop that landed
+        // while code ran is not this case (the loop was busy), so it is made again, at most 5 times.
+        for (let attempt = 1; ; attempt++) {
+          const startedAt = performance.now();
+          const ended = backendCallStarted();
+          const idleMs = await descheduledFor(200);
+          ended();
+          await sleep(30);
+          const lag = readLagSince(startedAt);
+          if (idleMs >= 200 || attempt === 5) {
+            expect(idleMs, `the stop landed while the loop ran code in all ${attempt} attempts`).toBeGreaterThanOrEqual(200);
+            expect(lag.outsideMs, JSON.stringify({ ...lag, idleMs, attempt })).toBeGreaterThanOrEqual(100);
+            break;
+          }
+          console.log(`attempt ${attempt}: the stop landed while the event loop ran code (idle ${idleMs.toFixed(1)} ms); stopping again`);
+        }
       });
     },
   );
