@@ -35,10 +35,9 @@ export const QUEUE_REFRESH_MS = 1_000;
  * A release whose backend has more waiters for the key keeps the lock for the next of them at
  * most this many times in a row while other backends are queued (then the first of those gets
  * it): hand-overs within a process cost no message and no other process to wake, and the bound
- * keeps the wait of the others finite. A process woken after sleeping runs its first critical
- * sections several times slower than one that kept running (cold caches, a descheduled core),
- * so a longer cohort buys throughput with the wait of the other processes (see the adapter's
- * README for the measurements that set 16).
+ * keeps the wait of the others finite. A process woken after sleeping runs its next critical
+ * sections several times slower than one that kept running, so a longer cohort buys throughput
+ * with the wait of the other processes (the adapter's README gives the measurements that set 16).
  */
 export const COHORT_MAX = 16;
 
